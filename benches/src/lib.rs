@@ -1,0 +1,2 @@
+//! Shared helpers for framepipe's criterion benchmarks.
+#![forbid(unsafe_code)]

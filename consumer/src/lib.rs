@@ -1,0 +1,2 @@
+//! `consumer`: viewer, headless stats, recording and the demo.
+#![forbid(unsafe_code)]

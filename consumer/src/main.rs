@@ -1,0 +1,4 @@
+//! The `consumer` binary.
+#![forbid(unsafe_code)]
+
+fn main() {}

@@ -1,0 +1,4 @@
+//! The `producer` binary.
+#![forbid(unsafe_code)]
+
+fn main() {}
