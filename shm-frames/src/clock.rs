@@ -27,6 +27,11 @@ impl Deadline {
         }
     }
 
+    /// A deadline at `ns` on CLOCK_MONOTONIC.
+    pub fn from_ns(ns: u64) -> Deadline {
+        Deadline { ns }
+    }
+
     /// The deadline as nanoseconds on CLOCK_MONOTONIC.
     pub fn as_ns(&self) -> u64 {
         self.ns

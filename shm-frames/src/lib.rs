@@ -1,13 +1,57 @@
 //! `shm-frames`: the zero-copy frame region shared by one producer and its consumers.
+//!
+//! A producer owns a stream name ([`StreamOwner`]), creates its region
+//! ([`RegionBuilder`]) and publishes frames through a [`Writer`]: it asks for a slot,
+//! fills it in place and publishes it, never waiting for anyone. A consumer attaches a
+//! [`Reader`] to a free seat and takes the newest complete frame ([`FrameRef`]), never a
+//! torn one. See DESIGN.md for the protocol and ARCHITECTURE.md for the invariants.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod clock;
-pub mod format;
-pub mod name;
-pub mod owner;
-mod region;
+mod protocol;
+mod sync;
 
+#[cfg(not(loom))]
+pub mod clock;
+#[cfg(not(loom))]
+mod error;
+#[cfg(not(loom))]
+pub mod format;
+#[cfg(not(loom))]
+mod layout;
+#[cfg(not(loom))]
+mod liveness;
+#[cfg(not(loom))]
+pub mod name;
+#[cfg(not(loom))]
+pub mod owner;
+#[cfg(not(loom))]
+mod reader;
+#[cfg(not(loom))]
+mod region;
+#[cfg(not(loom))]
+mod sem;
+#[cfg(not(loom))]
+mod slot;
+#[cfg(not(loom))]
+mod writer;
+
+#[cfg(not(loom))]
 pub use clock::{Deadline, monotonic_ns};
+#[cfg(not(loom))]
+pub use error::{Corrupt, CreateError, OpenError, WaitError};
+#[cfg(not(loom))]
 pub use format::{FormatError, FrameFormat, MAX_DIMENSION, PixelFormat, UnknownPixelFormat};
+#[cfg(not(loom))]
+pub use layout::{LAYOUT_VERSION, MAX_SEATS};
+#[cfg(not(loom))]
 pub use name::{DEFAULT_STREAM, InvalidStreamName, STREAM_ENV, StreamName};
+#[cfg(not(loom))]
 pub use owner::{ClaimError, StreamOwner};
+#[cfg(not(loom))]
+pub use reader::{FrameInfo, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
+#[cfg(not(loom))]
+pub use slot::{FrameRef, WriteSlot};
+#[cfg(not(loom))]
+pub use writer::{
+    DEFAULT_MODE, Published, RegionBuilder, ReplaceError, SeatInfo, Supervisor, Writer,
+};

@@ -1,0 +1,306 @@
+//! The region's header: a fixed `repr(C)` layout, and its validation.
+//!
+//! The object is `[header pages][slot 0][slot 1]...`, each slot starting page-aligned.
+//! Every header field is an atomic, because another process may write any of them at any
+//! time (bugs included); [`Layout::read`] copies the write-once fields out once and checks
+//! the copy, and only the copy is used afterwards.
+
+use std::cell::UnsafeCell;
+use std::mem::{offset_of, size_of};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::error::OpenError;
+use crate::format::{FrameFormat, PixelFormat};
+use crate::protocol::SlotTable;
+
+/// `"FRAMEPIP"`: the first 8 bytes of every region, stored last at creation.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FRAMEPIP");
+
+/// Bumped on any change to [`Header`]'s layout or the protocol.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Written in native byte order; reads back differently on a foreign-endian peer.
+const ENDIAN_TAG: u32 = 0x0102_0304;
+
+/// At most this many consumer seats per stream.
+pub const MAX_SEATS: usize = 16;
+
+/// At most this many frame slots (`seats + 2`).
+pub(crate) const MAX_SLOTS: usize = MAX_SEATS + 2;
+
+/// The page size the layout is aligned to (slots start on this boundary).
+pub(crate) const PAGE: usize = 4096;
+
+/// The producer is live.
+pub(crate) const STATE_LIVE: u32 = 1;
+/// The producer is exiting cleanly; the object is about to be unlinked.
+pub(crate) const STATE_STOPPING: u32 = 2;
+/// A new object (epoch + 1) replaces this one under the same name.
+pub(crate) const STATE_REPLACED: u32 = 3;
+
+/// A value aligned to its own cache line, so the producer and each consumer do not
+/// false-share.
+#[repr(C, align(64))]
+pub(crate) struct CacheLine<T>(pub T);
+
+/// Timestamps and sequence number of the frame in one slot.
+#[repr(C)]
+pub(crate) struct SlotMeta {
+    pub seq: AtomicU64,
+    pub capture_ns: AtomicU64,
+    pub publish_ns: AtomicU64,
+    _reserved: AtomicU64,
+}
+
+/// One consumer seat: its word, its hold and its wake-up semaphore.
+#[repr(C, align(64))]
+pub(crate) struct Seat {
+    /// {state, generation, pid}: see `protocol::SeatWord`.
+    pub word: AtomicU64,
+    /// CLOCK_MONOTONIC ns when the seat was claimed (identity, for messages).
+    pub claimed_ns: AtomicU64,
+    /// The slot the seat reads, or `protocol::NO_SLOT`.
+    pub hold: AtomicU32,
+    _pad: [u8; 44],
+    /// The process-shared semaphore that wakes this seat (`sem_init(pshared = 1)`).
+    pub sem: CacheLine<UnsafeCell<libc::sem_t>>,
+}
+
+/// The header at offset 0 of every region.
+#[repr(C)]
+pub(crate) struct Header {
+    // Layout fields: written once by the creator, before `magic`.
+    pub magic: AtomicU64,
+    pub layout_version: AtomicU32,
+    pub header_size: AtomicU32,
+    pub endian: AtomicU32,
+    pub pointer_width: AtomicU32,
+    pub total_size: AtomicU64,
+    pub slot_count: AtomicU32,
+    pub seat_count: AtomicU32,
+    pub width: AtomicU32,
+    pub height: AtomicU32,
+    pub stride: AtomicU32,
+    pub pixel_format: AtomicU32,
+    pub frame_bytes: AtomicU64,
+    pub slot_offset: AtomicU64,
+    pub slot_stride: AtomicU64,
+    // Producer identity.
+    pub epoch: AtomicU64,
+    pub producer_pid: AtomicU32,
+    _pad0: AtomicU32,
+    pub producer_start_ns: AtomicU64,
+    // Runtime fields.
+    pub state: AtomicU32,
+    _pad1: AtomicU32,
+    pub heartbeat_ns: AtomicU64,
+    /// Frames published so far (statistics for peers).
+    pub published: AtomicU64,
+    /// Frames the producer skipped because no slot was free (garbage holds only).
+    pub skipped_no_slot: AtomicU64,
+    pub latest: CacheLine<AtomicU64>,
+    pub slots: [SlotMeta; MAX_SLOTS],
+    pub seats: [Seat; MAX_SEATS],
+}
+
+// The layout is part of the contract between processes: pin it at compile time. These
+// hold on every 64-bit glibc target (sem_t is 32 bytes there).
+const _: () = {
+    assert!(offset_of!(Header, magic) == 0);
+    assert!(offset_of!(Header, layout_version) == 8);
+    assert!(offset_of!(Header, total_size) == 24);
+    assert!(offset_of!(Header, slot_count) == 32);
+    assert!(offset_of!(Header, width) == 40);
+    assert!(offset_of!(Header, frame_bytes) == 56);
+    assert!(offset_of!(Header, slot_offset) == 64);
+    assert!(offset_of!(Header, epoch) == 80);
+    assert!(offset_of!(Header, producer_pid) == 88);
+    assert!(offset_of!(Header, producer_start_ns) == 96);
+    assert!(offset_of!(Header, state) == 104);
+    assert!(offset_of!(Header, heartbeat_ns) == 112);
+    assert!(offset_of!(Header, latest) == 192);
+    assert!(offset_of!(Header, slots) == 256);
+    assert!(size_of::<SlotMeta>() == 32);
+    assert!(offset_of!(Header, seats) == 256 + 32 * MAX_SLOTS);
+    assert!(size_of::<libc::sem_t>() <= 64);
+    assert!(offset_of!(Seat, hold) == 16);
+    assert!(offset_of!(Seat, sem) == 64);
+    assert!(size_of::<Seat>() == 128);
+    assert!(size_of::<Header>() == 256 + 32 * MAX_SLOTS + 128 * MAX_SEATS);
+    assert!(size_of::<Header>() <= PAGE);
+    assert!(
+        MAX_SLOTS <= 64,
+        "protocol::choose_slot keeps a u64 mask of slots"
+    );
+};
+
+/// Bytes the header occupies in the object: the header rounded up to whole pages.
+pub(crate) const HEADER_PAGES_BYTES: usize = round_up(size_of::<Header>(), PAGE);
+
+pub(crate) const fn round_up(value: usize, to: usize) -> usize {
+    value.div_ceil(to) * to
+}
+
+/// The validated copy of a region's write-once fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub format: FrameFormat,
+    pub seats: u32,
+    pub slots: u32,
+    pub slot_offset: usize,
+    pub slot_stride: usize,
+    pub total_size: usize,
+    pub epoch: u64,
+}
+
+impl Layout {
+    /// The layout of a new region for `format` with `seats` consumer seats.
+    pub(crate) fn new(format: FrameFormat, seats: u32, epoch: u64) -> Option<Layout> {
+        if seats == 0 || seats as usize > MAX_SEATS {
+            return None;
+        }
+        let slots = seats + 2;
+        let slot_stride = format.frame_bytes().checked_next_multiple_of(PAGE)?;
+        let total_size = slot_stride
+            .checked_mul(slots as usize)?
+            .checked_add(HEADER_PAGES_BYTES)?;
+        // An mmap length and an off_t must both hold it.
+        i64::try_from(total_size).ok()?;
+        Some(Layout {
+            format,
+            seats,
+            slots,
+            slot_offset: HEADER_PAGES_BYTES,
+            slot_stride,
+            total_size,
+            epoch,
+        })
+    }
+
+    /// Byte offset of slot `slot` in the object (`slot < slots`).
+    pub(crate) fn slot_range(&self, slot: u32) -> std::ops::Range<usize> {
+        let start = self.slot_offset + slot as usize * self.slot_stride;
+        start..start + self.format.frame_bytes()
+    }
+
+    /// Writes the write-once fields (all but `magic` and `layout_version`, which the creator
+    /// stores last) into a fresh header.
+    pub(crate) fn write(&self, header: &Header) {
+        let f = &self.format;
+        let r = Ordering::Relaxed; // Published by the Release store of `magic`.
+        header.header_size.store(size_of::<Header>() as u32, r);
+        header.endian.store(ENDIAN_TAG, r);
+        header.pointer_width.store(usize::BITS, r);
+        header.total_size.store(self.total_size as u64, r);
+        header.slot_count.store(self.slots, r);
+        header.seat_count.store(self.seats, r);
+        header.width.store(f.width(), r);
+        header.height.store(f.height(), r);
+        header.stride.store(f.stride(), r);
+        header.pixel_format.store(f.pixel().code(), r);
+        header.frame_bytes.store(f.frame_bytes() as u64, r);
+        header.slot_offset.store(self.slot_offset as u64, r);
+        header.slot_stride.store(self.slot_stride as u64, r);
+        header.epoch.store(self.epoch, r);
+    }
+
+    /// Reads and validates the write-once fields of a header whose magic was seen (with
+    /// Acquire), against the object's real size `file_size`.
+    pub(crate) fn read(header: &Header, file_size: u64) -> Result<Layout, OpenError> {
+        let r = Ordering::Relaxed; // Ordered by the caller's Acquire load of `magic`.
+        let version = header.layout_version.load(r);
+        if version != LAYOUT_VERSION {
+            return Err(OpenError::VersionMismatch {
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        let endian = header.endian.load(r);
+        let pointer_width = header.pointer_width.load(r);
+        if endian != ENDIAN_TAG || pointer_width != usize::BITS {
+            return Err(OpenError::ForeignLayout {
+                endian,
+                pointer_width,
+            });
+        }
+        let header_size = header.header_size.load(r);
+        if header_size as usize != size_of::<Header>() {
+            return Err(OpenError::HeaderSize {
+                found: header_size,
+                expected: size_of::<Header>() as u32,
+            });
+        }
+        let bad = |what: &'static str, value: u64| OpenError::BadLayout { field: what, value };
+        let total_size = header.total_size.load(r);
+        if total_size != file_size {
+            return Err(OpenError::SizeMismatch {
+                header: total_size,
+                actual: file_size,
+            });
+        }
+        let seats = header.seat_count.load(r);
+        if seats == 0 || seats as usize > MAX_SEATS {
+            return Err(bad("seat_count", seats.into()));
+        }
+        let slots = header.slot_count.load(r);
+        if Some(slots) != seats.checked_add(2) {
+            return Err(bad("slot_count", slots.into()));
+        }
+        let pixel_code = header.pixel_format.load(r);
+        let pixel =
+            PixelFormat::from_code(pixel_code).ok_or(bad("pixel_format", pixel_code.into()))?;
+        let format = FrameFormat::new(header.width.load(r), header.height.load(r), pixel)
+            .map_err(OpenError::Format)?;
+        let stride = header.stride.load(r);
+        if stride != format.stride() {
+            return Err(bad("stride", stride.into()));
+        }
+        let frame_bytes = header.frame_bytes.load(r);
+        if frame_bytes != format.frame_bytes() as u64 {
+            return Err(bad("frame_bytes", frame_bytes));
+        }
+        let expected = Layout::new(format, seats, header.epoch.load(r))
+            .ok_or(bad("total_size", total_size))?;
+        let slot_offset = header.slot_offset.load(r);
+        if slot_offset != expected.slot_offset as u64 {
+            return Err(bad("slot_offset", slot_offset));
+        }
+        let slot_stride = header.slot_stride.load(r);
+        if slot_stride != expected.slot_stride as u64 {
+            return Err(bad("slot_stride", slot_stride));
+        }
+        if total_size != expected.total_size as u64 {
+            return Err(bad("total_size", total_size));
+        }
+        Ok(expected)
+    }
+}
+
+/// The header seen through the slot protocol's eyes, bounded by the validated layout (not
+/// by the header's own, possibly garbage, counts).
+pub(crate) struct Table<'a> {
+    pub header: &'a Header,
+    pub layout: &'a Layout,
+}
+
+impl SlotTable for Table<'_> {
+    fn slot_count(&self) -> usize {
+        self.layout.slots as usize
+    }
+
+    fn seat_count(&self) -> usize {
+        self.layout.seats as usize
+    }
+
+    fn latest(&self) -> &AtomicU64 {
+        &self.header.latest.0
+    }
+
+    fn seat_word(&self, seat: usize) -> &AtomicU64 {
+        &self.header.seats[seat].word
+    }
+
+    fn hold(&self, seat: usize) -> &AtomicU32 {
+        &self.header.seats[seat].hold
+    }
+}

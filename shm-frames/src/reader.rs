@@ -1,0 +1,472 @@
+//! The consumer side: attaching to a stream's seat and taking the newest frame.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::sync::atomic::{Ordering, fence};
+use std::time::Duration;
+
+use crate::clock::{Deadline, monotonic_ns};
+use crate::error::{Corrupt, OpenError, WaitError};
+use crate::format::FrameFormat;
+use crate::layout::{STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table};
+use crate::liveness;
+use crate::name::StreamName;
+use crate::protocol::{self, SeatState, SeatWord, SlotTable, Take, TakeCorrupt};
+use crate::region::Region;
+use crate::sem::Woken;
+use crate::slot::FrameRef;
+
+/// Longest a wait sleeps before it checks the producer is still alive.
+const LIVENESS_SLICE: Duration = Duration::from_millis(100);
+
+/// A producer whose heartbeat is older than this counts as hung.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often the Spin strategy yields the core (2 vCPUs are shared).
+const SPINS_PER_YIELD: u32 = 256;
+
+/// How a consumer waits for the next frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WaitStrategy {
+    /// Sleep on the seat's semaphore (default): no CPU while waiting, one wake-up per frame.
+    #[default]
+    Block,
+    /// Poll `latest`: the lowest latency, at the cost of a busy core.
+    Spin,
+    /// Spin for this long, then block.
+    SpinThenBlock(Duration),
+}
+
+/// How to attach to a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReaderOptions {
+    /// How long to wait for a producer to appear (also when reopening).
+    pub wait: Duration,
+    /// How `wait_frame` waits.
+    pub strategy: WaitStrategy,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            wait: Duration::from_secs(5),
+            strategy: WaitStrategy::Block,
+        }
+    }
+}
+
+/// What a consumer knows about a frame it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Sequence number within the region (1, 2, ...).
+    pub seq: u64,
+    /// The slot it lives in.
+    pub slot: u32,
+    /// When the producer captured it (CLOCK_MONOTONIC ns).
+    pub capture_ns: u64,
+    /// When the producer published it.
+    pub publish_ns: u64,
+    /// When this consumer took it.
+    pub taken_ns: u64,
+    /// Frames published between the previous frame this reader took and this one.
+    pub skipped: u64,
+}
+
+/// Counters of one reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReaderStats {
+    /// Frames taken.
+    pub frames: u64,
+    /// Frames the reader was too slow for (published but never taken).
+    pub skipped: u64,
+    /// Times the reader moved to a new region (producer restart or format change).
+    pub reopens: u64,
+}
+
+/// A consumer bound to one seat of a stream. Takes one frame at a time (`FrameRef`
+/// borrows it mutably) and is `!Sync`: one seat, one reader.
+///
+/// Dropping it frees the seat.
+pub struct Reader {
+    name: StreamName,
+    region: Region,
+    seat: u32,
+    word: SeatWord,
+    last_seq: u64,
+    options: ReaderOptions,
+    stats: ReaderStats,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("name", &self.name)
+            .field("seat", &self.seat)
+            .field("format", &self.format())
+            .field("last_seq", &self.last_seq)
+            .finish()
+    }
+}
+
+impl Reader {
+    /// Attaches to stream `name`, waiting up to `options.wait` for a live producer, and
+    /// claims a free seat.
+    pub fn open(name: &StreamName, options: ReaderOptions) -> Result<Reader, OpenError> {
+        let (region, seat, word) = attach(name, Deadline::after(options.wait))?;
+        Ok(Reader {
+            name: name.clone(),
+            region,
+            seat,
+            word,
+            last_seq: 0,
+            options,
+            stats: ReaderStats::default(),
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// Moves to the stream's current region (after `Replaced`, `Stopped` or
+    /// `ProducerGone`), waiting up to `wait` for it. On error the reader stays where it was.
+    pub fn reopen(&mut self, wait: Duration) -> Result<(), OpenError> {
+        let (region, seat, word) = attach(&self.name, Deadline::after(wait))?;
+        let old = std::mem::replace(&mut self.region, region);
+        protocol::leave(
+            &Table {
+                header: old.header(),
+                layout: old.layout(),
+            },
+            self.seat as usize,
+            self.word,
+        );
+        drop(old);
+        self.seat = seat;
+        self.word = word;
+        self.last_seq = 0;
+        self.stats.reopens += 1;
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for a frame newer than the last one taken and takes it (the
+    /// newest there is). Returns at once if one is already there.
+    pub fn wait_frame(&mut self, timeout: Duration) -> Result<FrameRef<'_>, WaitError> {
+        let deadline = Deadline::after(timeout);
+        let start = monotonic_ns();
+        let slice_ns = LIVENESS_SLICE.as_nanos() as u64;
+        let mut next_check = start.saturating_add(slice_ns);
+        let spin_until = match self.options.strategy {
+            WaitStrategy::Block => start,
+            WaitStrategy::Spin => u64::MAX,
+            WaitStrategy::SpinThenBlock(d) => {
+                start.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            }
+        };
+        loop {
+            if let Some(info) = self.try_take()? {
+                return Ok(self.frame_ref(info));
+            }
+            let now = monotonic_ns();
+            if now >= next_check || now >= deadline.as_ns() {
+                self.check_producer()?;
+                next_check = now.saturating_add(slice_ns);
+                if now >= deadline.as_ns() {
+                    return Err(WaitError::Timeout);
+                }
+            }
+            let until = deadline.as_ns().min(next_check);
+            if now < spin_until {
+                self.spin(until.min(spin_until));
+                continue;
+            }
+            let sem = self.region.sem(self.seat);
+            match sem.wait_until(Deadline::from_ns(until)) {
+                Woken::Posted => {
+                    // SYNC POINT: hazard-fence (wake side): the producer posted after its
+                    // fence; ours orders our next look at `latest` after the wake.
+                    fence(Ordering::SeqCst);
+                    // A wake without a frame may be a state change: look at once.
+                    self.check_state()?;
+                }
+                Woken::TimedOut | Woken::Interrupted => {}
+                // A garbage semaphore: do not spin on it; sleep out the slice instead.
+                Woken::Failed(_) => std::thread::sleep(Deadline::from_ns(until).remaining()),
+            }
+        }
+    }
+
+    /// Takes the newest frame if it is newer than the last one taken, without waiting.
+    pub fn try_latest(&mut self) -> Result<Option<FrameRef<'_>>, WaitError> {
+        match self.try_take()? {
+            Some(info) => Ok(Some(self.frame_ref(info))),
+            None => {
+                self.check_state()?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Checks that the producer is alive: state Live, its lock held, a fresh heartbeat.
+    pub fn check_producer(&self) -> Result<(), WaitError> {
+        self.check_state()?;
+        producer_alive(&self.region).map_err(|_| WaitError::ProducerGone)
+    }
+
+    fn check_state(&self) -> Result<(), WaitError> {
+        // SYNC POINT: state (Acquire side).
+        match self.region.header().state.load(Ordering::Acquire) {
+            STATE_LIVE => Ok(()),
+            STATE_STOPPING => Err(WaitError::Stopped),
+            STATE_REPLACED => Err(WaitError::Replaced),
+            other => Err(Corrupt::State(other).into()),
+        }
+    }
+
+    fn spin(&self, until_ns: u64) {
+        let latest = &self.region.header().latest.0;
+        let seen = latest.load(Ordering::Relaxed);
+        let mut spins = 0u32;
+        while latest.load(Ordering::Relaxed) == seen {
+            std::hint::spin_loop();
+            spins += 1;
+            if spins % SPINS_PER_YIELD == 0 {
+                std::thread::yield_now();
+                if monotonic_ns() >= until_ns {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn try_take(&mut self) -> Result<Option<FrameInfo>, WaitError> {
+        let table = self.table();
+        let latest = match protocol::take(&table, self.seat as usize, self.last_seq) {
+            Take::Nothing | Take::Contended => return Ok(None),
+            Take::Corrupt(TakeCorrupt::SlotOutOfRange { word }) => {
+                return Err(Corrupt::LatestSlot { word }.into());
+            }
+            Take::Corrupt(TakeCorrupt::SeqWentBack { seen, last }) => {
+                return Err(Corrupt::SeqWentBack { seen, last }.into());
+            }
+            Take::Taken(latest) => latest,
+        };
+        let taken_ns = monotonic_ns();
+        let meta = &self.region.header().slots[latest.slot as usize];
+        // Relaxed: ordered after the Acquire load of `latest` in `take`; the slot is held.
+        let seq = meta.seq.load(Ordering::Relaxed);
+        if seq != latest.seq {
+            protocol::release(&table, self.seat as usize);
+            return Err(Corrupt::SlotSeq {
+                slot: latest.slot,
+                expected: latest.seq,
+                found: seq,
+            }
+            .into());
+        }
+        let skipped = if self.last_seq == 0 {
+            0
+        } else {
+            latest.seq - self.last_seq - 1
+        };
+        self.last_seq = latest.seq;
+        self.stats.frames += 1;
+        self.stats.skipped += skipped;
+        Ok(Some(FrameInfo {
+            seq: latest.seq,
+            slot: latest.slot,
+            capture_ns: meta.capture_ns.load(Ordering::Relaxed),
+            publish_ns: meta.publish_ns.load(Ordering::Relaxed),
+            taken_ns,
+            skipped,
+        }))
+    }
+
+    fn frame_ref(&self, info: FrameInfo) -> FrameRef<'_> {
+        FrameRef {
+            reader: self,
+            info,
+            ptr: self.region.slot_ptr(info.slot),
+            len: self.region.layout().format.frame_bytes(),
+        }
+    }
+
+    pub(crate) fn table(&self) -> Table<'_> {
+        self.region.table()
+    }
+
+    pub(crate) fn seat_index(&self) -> usize {
+        self.seat as usize
+    }
+
+    /// The stream format.
+    pub fn format(&self) -> FrameFormat {
+        self.region.layout().format
+    }
+
+    /// The seat this reader sits in.
+    pub fn seat(&self) -> u32 {
+        self.seat
+    }
+
+    /// Number of seats of the stream.
+    pub fn seats(&self) -> u32 {
+        self.region.layout().seats
+    }
+
+    /// The region's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.region.layout().epoch
+    }
+
+    /// The stream's name.
+    pub fn name(&self) -> &StreamName {
+        &self.name
+    }
+
+    /// The producer's pid as its header states it (for messages only).
+    pub fn producer_pid(&self) -> u32 {
+        self.region.header().producer_pid.load(Ordering::Relaxed)
+    }
+
+    /// The seq of the last frame taken (0 for none since (re)opening).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Counters since this reader opened.
+    pub fn stats(&self) -> ReaderStats {
+        self.stats
+    }
+
+    /// The options it was opened with.
+    pub fn options(&self) -> ReaderOptions {
+        self.options
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        protocol::leave(&self.table(), self.seat as usize, self.word);
+    }
+}
+
+/// Why a producer does not look alive.
+enum NotAlive {
+    Dead,
+    Hung,
+}
+
+fn producer_alive(region: &Region) -> Result<(), NotAlive> {
+    // An error of the probe itself (never expected) counts as alive: the heartbeat still
+    // catches a dead producer.
+    if !liveness::is_held(region.fd(), liveness::PRODUCER_BYTE).unwrap_or(true) {
+        return Err(NotAlive::Dead);
+    }
+    let beat = region.header().heartbeat_ns.load(Ordering::Relaxed);
+    let age = monotonic_ns().abs_diff(beat);
+    if age > HEARTBEAT_TIMEOUT.as_nanos() as u64 {
+        return Err(NotAlive::Hung);
+    }
+    Ok(())
+}
+
+/// Opens the live region of `name` and claims a seat, retrying what may pass (no producer
+/// yet, one starting, one replacing its region, a dead consumer's seat awaiting reclaim)
+/// until `deadline`.
+fn attach(name: &StreamName, deadline: Deadline) -> Result<(Region, u32, SeatWord), OpenError> {
+    loop {
+        let (error, transient) = match attach_once(name) {
+            Ok(attached) => return Ok(attached),
+            Err((error, transient)) => (error, transient),
+        };
+        if !transient || deadline.expired() {
+            return Err(error);
+        }
+        // Nothing signals a name's creation; poll it (10 ms is short beside a producer's
+        // start-up, and this is not on any frame's path).
+        std::thread::sleep(deadline.remaining().min(Duration::from_millis(10)));
+    }
+}
+
+fn attach_once(name: &StreamName) -> Result<(Region, u32, SeatWord), (OpenError, bool)> {
+    let region = Region::open(name).map_err(|e| {
+        let transient = e.is_transient();
+        (e, transient)
+    })?;
+    let not_ready = || {
+        (
+            OpenError::NotReady {
+                name: name.to_string(),
+            },
+            true,
+        )
+    };
+    match region.header().state.load(Ordering::Acquire) {
+        STATE_LIVE => {}
+        STATE_STOPPING | STATE_REPLACED => return Err(not_ready()),
+        other => {
+            return Err((
+                OpenError::BadLayout {
+                    field: "state",
+                    value: other.into(),
+                },
+                false,
+            ));
+        }
+    }
+    if producer_alive(&region).is_err() {
+        return Err((
+            OpenError::ProducerGone {
+                name: name.to_string(),
+            },
+            true,
+        ));
+    }
+    let (seat, word) = claim_seat(&region, name)?;
+    Ok((region, seat, word))
+}
+
+/// Claims the first free seat: take its lock first (so no reclaimer acts on it), then
+/// compare-and-swap its exact word, drain its semaphore, go Live.
+fn claim_seat(region: &Region, name: &StreamName) -> Result<(u32, SeatWord), (OpenError, bool)> {
+    let table = region.table();
+    let sys = |op, source| {
+        (
+            OpenError::Sys {
+                op,
+                object: region.object().to_owned(),
+                source,
+            },
+            false,
+        )
+    };
+    let mut awaiting_reclaim = false;
+    for seat in 0..region.layout().seats {
+        let byte = liveness::seat_byte(seat);
+        if !liveness::try_lock(region.fd(), byte).map_err(|e| sys("lock", e))? {
+            continue; // A live consumer sits here.
+        }
+        let observed = SeatWord(table.seat_word(seat as usize).load(Ordering::Relaxed));
+        let claimed = protocol::claim(&table, seat as usize, observed, std::process::id());
+        if let Some(claimed) = claimed {
+            region.header().seats[seat as usize]
+                .claimed_ns
+                .store(monotonic_ns(), Ordering::Relaxed);
+            region.sem(seat).drain();
+            if let Some(live) = protocol::go_live(&table, seat as usize, claimed) {
+                return Ok((seat, live));
+            }
+        } else if observed.state() != SeatState::Free {
+            // Its lock is free but its word is not: a dead consumer's seat, which the
+            // producer reclaims on its next heartbeat.
+            awaiting_reclaim = true;
+        }
+        liveness::unlock(region.fd(), byte).map_err(|e| sys("unlock", e))?;
+    }
+    Err((
+        OpenError::AllSeatsTaken {
+            name: name.to_string(),
+            seats: region.layout().seats,
+        },
+        awaiting_reclaim,
+    ))
+}

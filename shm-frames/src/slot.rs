@@ -1,0 +1,129 @@
+//! Guards that hand out a slot's bytes only while the protocol proves the slot is owned.
+//!
+//! No `&[u8]` is ever formed over memory another process may be writing: a [`WriteSlot`]
+//! exists only for a slot that is neither `latest` nor held by any seat, and a
+//! [`FrameRef`] only for a slot its seat holds (the producer never picks a held slot).
+
+use std::ops::{Deref, DerefMut};
+
+use crate::protocol;
+use crate::reader::{FrameInfo, Reader};
+use crate::writer::{Published, Writer};
+
+/// A slot the producer may fill. Derefs to exactly one frame of the stream format.
+/// Publish it with [`WriteSlot::publish`]; dropping it unpublished abandons the frame
+/// (nobody ever sees its bytes).
+#[must_use = "a slot that is not published is abandoned"]
+pub struct WriteSlot<'w> {
+    pub(crate) writer: &'w mut Writer,
+    pub(crate) slot: u32,
+    pub(crate) ptr: *mut u8,
+    pub(crate) len: usize,
+}
+
+impl std::fmt::Debug for WriteSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteSlot")
+            .field("slot", &self.slot)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl WriteSlot<'_> {
+    /// The slot's index.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// The sequence number the frame will carry when published.
+    pub fn seq(&self) -> u64 {
+        self.writer.next_seq()
+    }
+
+    /// Publishes the frame: consumers see it as the newest. `capture_ns` is when it was
+    /// captured (CLOCK_MONOTONIC), `None` for "now".
+    pub fn publish(self, capture_ns: Option<u64>) -> Published {
+        self.publish_with(capture_ns, |_, _| {})
+    }
+
+    /// Publishes like [`WriteSlot::publish`], calling `notify(seat, &published)` for each
+    /// live seat just before its semaphore is posted (to send it the frame's metadata).
+    pub fn publish_with(
+        self,
+        capture_ns: Option<u64>,
+        notify: impl FnMut(u32, &Published),
+    ) -> Published {
+        self.writer.publish_slot(self.slot, capture_ns, notify)
+    }
+}
+
+impl Deref for WriteSlot<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr+len` is one slot inside the producer's live mapping (validated
+        // layout). The protocol chose this slot because it is neither `latest` nor held, so
+        // no consumer reads it, and only the owner of the name writes slots.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl DerefMut for WriteSlot<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+/// A frame a consumer holds. Derefs to the frame's bytes; the slot is released on drop.
+pub struct FrameRef<'r> {
+    pub(crate) reader: &'r Reader,
+    pub(crate) info: FrameInfo,
+    pub(crate) ptr: *const u8,
+    pub(crate) len: usize,
+}
+
+impl std::fmt::Debug for FrameRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameRef")
+            .field("info", &self.info)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl FrameRef<'_> {
+    /// Sequence number, timestamps and how many frames were skipped before this one.
+    pub fn info(&self) -> FrameInfo {
+        self.info
+    }
+
+    /// The frame's sequence number (1, 2, ... within one region).
+    pub fn seq(&self) -> u64 {
+        self.info.seq
+    }
+
+    /// The stream format of the bytes.
+    pub fn format(&self) -> crate::FrameFormat {
+        self.reader.format()
+    }
+}
+
+impl Deref for FrameRef<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr+len` is one slot inside the reader's read-only mapping of the
+        // slots (validated layout), which lives as long as `reader`. This seat's `hold` names
+        // the slot and the hazard fences guarantee the producer never picks a held slot, so
+        // nobody writes these bytes while this guard lives.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for FrameRef<'_> {
+    fn drop(&mut self) {
+        protocol::release(&self.reader.table(), self.reader.seat_index());
+    }
+}

@@ -1,0 +1,351 @@
+//! The producer side: creating a region, publishing frames, supervising seats.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::clock::monotonic_ns;
+use crate::error::CreateError;
+use crate::format::FrameFormat;
+use crate::layout::{MAX_SLOTS, STATE_REPLACED, STATE_STOPPING};
+use crate::liveness;
+use crate::name::StreamName;
+use crate::owner::StreamOwner;
+use crate::protocol::{self, Latest, MAX_SEQ, SeatState};
+use crate::region::Region;
+use crate::slot::WriteSlot;
+
+/// Default permissions of the region and queues: owner read/write only.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// Builds (creates) the region of a stream the caller owns.
+#[derive(Debug)]
+pub struct RegionBuilder<'a> {
+    owner: &'a StreamOwner,
+    format: FrameFormat,
+    seats: u32,
+    mode: u32,
+}
+
+impl<'a> RegionBuilder<'a> {
+    /// A region for `format` frames, one seat, mode 0600.
+    pub fn new(owner: &'a StreamOwner, format: FrameFormat) -> RegionBuilder<'a> {
+        RegionBuilder {
+            owner,
+            format,
+            seats: 1,
+            mode: DEFAULT_MODE,
+        }
+    }
+
+    /// Number of consumer seats (1..=16); the region has `seats + 2` slots.
+    pub fn seats(mut self, seats: u32) -> Self {
+        self.seats = seats;
+        self
+    }
+
+    /// Permission bits (e.g. 0o660 to share with a group), set with `fchmod`.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// Retires any object left under the name (a crashed producer's) and creates a new
+    /// one with the next epoch.
+    pub fn create(self) -> Result<Writer, CreateError> {
+        let region = create_region(self.owner.name(), self.format, self.seats, self.mode)?;
+        Ok(Writer {
+            owner: self.owner.clone(),
+            region: Arc::new(region),
+            mode: self.mode,
+            next_seq: 1,
+            latest: None,
+            last_written: [0; MAX_SLOTS],
+            skipped: 0,
+            retired: false,
+        })
+    }
+}
+
+fn create_region(
+    name: &StreamName,
+    format: FrameFormat,
+    seats: u32,
+    mode: u32,
+) -> Result<Region, CreateError> {
+    let epoch = Region::retire(name).map_or(1, |old| old.wrapping_add(1).max(1));
+    let region = Region::create(name, format, seats, mode, epoch)?;
+    tracing::debug!(stream = %name, %format, seats, epoch, "region created");
+    Ok(region)
+}
+
+/// What a publish did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The frame's sequence number.
+    pub seq: u64,
+    /// The slot it is in.
+    pub slot: u32,
+    /// When it was captured (CLOCK_MONOTONIC ns).
+    pub capture_ns: u64,
+    /// When it was published (CLOCK_MONOTONIC ns).
+    pub publish_ns: u64,
+}
+
+/// The producer's handle on its region. Wait-free: it never waits for a consumer.
+///
+/// Dropping it ends the stream cleanly: state Stopping, every seat woken, name unlinked.
+#[derive(Debug)]
+pub struct Writer {
+    owner: StreamOwner,
+    region: Arc<Region>,
+    mode: u32,
+    next_seq: u64,
+    latest: Option<Latest>,
+    /// The seq last written to each slot, for LIFO slot choice.
+    last_written: [u64; MAX_SLOTS],
+    skipped: u64,
+    retired: bool,
+}
+
+impl Writer {
+    /// A slot to fill with the next frame, or `None` when no slot is free (only garbage
+    /// holds can cause that): the frame is skipped and counted, never waited for.
+    pub fn slot(&mut self) -> Option<WriteSlot<'_>> {
+        let chosen = protocol::choose_slot(
+            &self.region.table(),
+            self.latest.map(|l| l.slot),
+            &self.last_written,
+        );
+        let Some(slot) = chosen.filter(|_| self.next_seq <= MAX_SEQ) else {
+            self.skipped += 1;
+            self.region
+                .header()
+                .skipped_no_slot
+                .fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let ptr = self.region.slot_ptr(slot);
+        let len = self.region.layout().format.frame_bytes();
+        Some(WriteSlot {
+            writer: self,
+            slot,
+            ptr,
+            len,
+        })
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub(crate) fn publish_slot(
+        &mut self,
+        slot: u32,
+        capture_ns: Option<u64>,
+        mut notify: impl FnMut(u32, &Published),
+    ) -> Published {
+        let header = self.region.header();
+        let publish_ns = monotonic_ns();
+        let published = Published {
+            seq: self.next_seq,
+            slot,
+            capture_ns: capture_ns.unwrap_or(publish_ns),
+            publish_ns,
+        };
+        let meta = &header.slots[slot as usize];
+        // Relaxed: published by the Release store of `latest` in protocol::publish.
+        meta.seq.store(published.seq, Ordering::Relaxed);
+        meta.capture_ns
+            .store(published.capture_ns, Ordering::Relaxed);
+        meta.publish_ns
+            .store(published.publish_ns, Ordering::Relaxed);
+        let latest = Latest {
+            seq: published.seq,
+            slot,
+        };
+        let table = self.region.table();
+        protocol::publish(&table, latest);
+        self.latest = Some(latest);
+        self.last_written[slot as usize] = published.seq;
+        self.next_seq += 1;
+        header.published.store(published.seq, Ordering::Relaxed);
+        header.heartbeat_ns.store(publish_ns, Ordering::Relaxed);
+        for seat in 0..self.region.layout().seats {
+            if let Some(word) = protocol::seat_is_occupied(&table, seat as usize) {
+                if word.state() == SeatState::Live {
+                    notify(seat, &published);
+                }
+                self.region.sem(seat).post_if_zero();
+            }
+        }
+        published
+    }
+
+    /// The stream format.
+    pub fn format(&self) -> FrameFormat {
+        self.region.layout().format
+    }
+
+    /// Number of consumer seats.
+    pub fn seats(&self) -> u32 {
+        self.region.layout().seats
+    }
+
+    /// This region's epoch (1 for a fresh name, +1 per restart or format change).
+    pub fn epoch(&self) -> u64 {
+        self.region.layout().epoch
+    }
+
+    /// The stream's name.
+    pub fn name(&self) -> &StreamName {
+        self.owner.name()
+    }
+
+    /// The owner token (for creating the stream's queues).
+    pub fn owner(&self) -> &StreamOwner {
+        &self.owner
+    }
+
+    /// Frames published so far.
+    pub fn published(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Frames skipped because no slot was free.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// A handle for the service thread: heartbeat, seat reclaim, seat listing. It follows
+    /// this region only: fetch a new one after [`Writer::replace`].
+    pub fn supervisor(&self) -> Supervisor {
+        Supervisor {
+            region: self.region.clone(),
+        }
+    }
+
+    /// Replaces the region with a new one for `format` (a `SetFormat`): the old one is
+    /// marked Replaced, its seats woken and its name unlinked, then a new object with the
+    /// next epoch is created under the same name; consumers reopen it. If the new format
+    /// cannot be created, the old format is recreated (next epoch again) and the error
+    /// returned; if even that fails the error says so and the writer only skips frames.
+    pub fn replace(&mut self, format: FrameFormat) -> Result<(), ReplaceError> {
+        let seats = self.seats();
+        let old_format = self.format();
+        self.retire(STATE_REPLACED);
+        let name = self.owner.name().clone();
+        let (region, result) = match create_region(&name, format, seats, self.mode) {
+            Ok(region) => (region, Ok(())),
+            Err(refused) => match create_region(&name, old_format, seats, self.mode) {
+                Ok(region) => (region, Err(ReplaceError::Refused(refused))),
+                Err(lost) => return Err(ReplaceError::Lost { refused, lost }),
+            },
+        };
+        self.region = Arc::new(region);
+        self.latest = None;
+        self.last_written = [0; MAX_SLOTS];
+        self.next_seq = 1;
+        self.retired = false;
+        result
+    }
+
+    fn retire(&mut self, state: u32) {
+        if !self.retired {
+            self.retired = true;
+            self.region.set_state_and_wake(state);
+            self.region.unlink();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.retire(STATE_STOPPING);
+    }
+}
+
+/// Why a format change did not take.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplaceError {
+    /// The new format could not be created; the stream goes on in its old format (as a
+    /// new epoch).
+    #[error("cannot switch format; kept the old one")]
+    Refused(#[source] CreateError),
+    /// Neither the new nor the old format could be created: the stream is down.
+    #[error("cannot switch format ({refused}) nor restore the old one")]
+    Lost {
+        refused: CreateError,
+        #[source]
+        lost: CreateError,
+    },
+}
+
+/// A consumer seat as the producer sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeatInfo {
+    /// Seat index.
+    pub seat: u32,
+    /// The pid the consumer stated (for messages only).
+    pub pid: u32,
+    /// Whether the consumer is set up and reading (else it is still claiming).
+    pub live: bool,
+}
+
+/// The service thread's handle on a producer's region: heartbeat and seat reclaim. Cheap to
+/// clone, `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct Supervisor {
+    region: Arc<Region>,
+}
+
+impl Supervisor {
+    /// Stamps the heartbeat and frees the seats of dead consumers (whose lock is free),
+    /// each only by compare-and-swap on the exact word observed. Returns the freed seats.
+    /// Call it at least every 100 ms.
+    pub fn beat(&self) -> Vec<SeatInfo> {
+        let header = self.region.header();
+        header.heartbeat_ns.store(monotonic_ns(), Ordering::Relaxed);
+        let table = self.region.table();
+        let mut reclaimed = Vec::new();
+        for seat in 0..self.region.layout().seats {
+            let Some(word) = protocol::seat_is_occupied(&table, seat as usize) else {
+                continue;
+            };
+            // An error (never expected) counts as "alive": never free a seat on doubt.
+            let alive =
+                liveness::is_held(self.region.fd(), liveness::seat_byte(seat)).unwrap_or(true);
+            if !alive && protocol::reclaim(&table, seat as usize, word) {
+                tracing::info!(
+                    seat,
+                    pid = word.pid(),
+                    "reclaimed the seat of a dead consumer"
+                );
+                reclaimed.push(SeatInfo {
+                    seat,
+                    pid: word.pid(),
+                    live: word.state() == SeatState::Live,
+                });
+            }
+        }
+        reclaimed
+    }
+
+    /// The occupied seats.
+    pub fn seats(&self) -> Vec<SeatInfo> {
+        let table = self.region.table();
+        (0..self.region.layout().seats)
+            .filter_map(|seat| {
+                protocol::seat_is_occupied(&table, seat as usize).map(|word| SeatInfo {
+                    seat,
+                    pid: word.pid(),
+                    live: word.state() == SeatState::Live,
+                })
+            })
+            .collect()
+    }
+
+    /// The epoch of the region this handle follows.
+    pub fn epoch(&self) -> u64 {
+        self.region.layout().epoch
+    }
+}
