@@ -304,3 +304,52 @@ impl SlotTable for Table<'_> {
         &self.header.seats[seat].hold
     }
 }
+
+/// Where the header's fields are, for tests that corrupt a region on purpose (the layout
+/// is a cross-process contract, so these are stable for a given [`LAYOUT_VERSION`]).
+#[doc(hidden)]
+pub mod offsets {
+    use super::{Header, Seat, SlotMeta};
+    use std::mem::{offset_of, size_of};
+
+    /// (name, byte offset, width in bytes) of every write-once layout field.
+    pub const LAYOUT_FIELDS: &[(&str, usize, usize)] = &[
+        ("magic", offset_of!(Header, magic), 8),
+        ("layout_version", offset_of!(Header, layout_version), 4),
+        ("header_size", offset_of!(Header, header_size), 4),
+        ("endian", offset_of!(Header, endian), 4),
+        ("pointer_width", offset_of!(Header, pointer_width), 4),
+        ("total_size", offset_of!(Header, total_size), 8),
+        ("slot_count", offset_of!(Header, slot_count), 4),
+        ("seat_count", offset_of!(Header, seat_count), 4),
+        ("width", offset_of!(Header, width), 4),
+        ("height", offset_of!(Header, height), 4),
+        ("stride", offset_of!(Header, stride), 4),
+        ("pixel_format", offset_of!(Header, pixel_format), 4),
+        ("frame_bytes", offset_of!(Header, frame_bytes), 8),
+        ("slot_offset", offset_of!(Header, slot_offset), 8),
+        ("slot_stride", offset_of!(Header, slot_stride), 8),
+    ];
+    /// The producer state word (u32).
+    pub const STATE: usize = offset_of!(Header, state);
+    /// The heartbeat (u64 ns).
+    pub const HEARTBEAT: usize = offset_of!(Header, heartbeat_ns);
+    /// The `latest` word (u64: seq << 8 | slot).
+    pub const LATEST: usize = offset_of!(Header, latest);
+    /// Slot `slot`'s seq (u64).
+    pub const fn slot_seq(slot: usize) -> usize {
+        offset_of!(Header, slots) + slot * size_of::<SlotMeta>() + offset_of!(SlotMeta, seq)
+    }
+    /// Seat `seat`'s word (u64: state << 56 | generation << 32 | pid).
+    pub const fn seat_word(seat: usize) -> usize {
+        offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, word)
+    }
+    /// Seat `seat`'s hold (u32).
+    pub const fn seat_hold(seat: usize) -> usize {
+        offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, hold)
+    }
+    /// Seat `seat`'s semaphore (sem_t).
+    pub const fn seat_sem(seat: usize) -> usize {
+        offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, sem)
+    }
+}

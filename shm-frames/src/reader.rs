@@ -188,8 +188,13 @@ impl Reader {
                     self.check_state()?;
                 }
                 Woken::TimedOut | Woken::Interrupted => {}
-                // A garbage semaphore: do not spin on it; sleep out the slice instead.
-                Woken::Failed(_) => std::thread::sleep(Deadline::from_ns(until).remaining()),
+                // A garbage semaphore: poll `latest` every millisecond instead (degraded
+                // latency, never a hang and never a busy loop).
+                Woken::Failed(_) => std::thread::sleep(
+                    Deadline::from_ns(until)
+                        .remaining()
+                        .min(Duration::from_millis(1)),
+                ),
             }
         }
     }
