@@ -99,6 +99,9 @@ pub(crate) struct Header {
     /// Frames the producer skipped because no slot was free (garbage holds only).
     pub skipped_no_slot: AtomicU64,
     pub latest: CacheLine<AtomicU64>,
+    /// A timestamp word for benchmarks that measure the bare primitives beside the slot
+    /// protocol (see `Supervisor::probe`); on its own cache line like `latest`.
+    pub probe: CacheLine<AtomicU64>,
     pub slots: [SlotMeta; MAX_SLOTS],
     pub seats: [Seat; MAX_SEATS],
 }
@@ -119,14 +122,15 @@ const _: () = {
     assert!(offset_of!(Header, state) == 104);
     assert!(offset_of!(Header, heartbeat_ns) == 112);
     assert!(offset_of!(Header, latest) == 192);
-    assert!(offset_of!(Header, slots) == 256);
+    assert!(offset_of!(Header, probe) == 256);
+    assert!(offset_of!(Header, slots) == 320);
     assert!(size_of::<SlotMeta>() == 32);
-    assert!(offset_of!(Header, seats) == 256 + 32 * MAX_SLOTS);
+    assert!(offset_of!(Header, seats) == 320 + 32 * MAX_SLOTS);
     assert!(size_of::<libc::sem_t>() <= 64);
     assert!(offset_of!(Seat, hold) == 16);
     assert!(offset_of!(Seat, sem) == 64);
     assert!(size_of::<Seat>() == 128);
-    assert!(size_of::<Header>() == 256 + 32 * MAX_SLOTS + 128 * MAX_SEATS);
+    assert!(size_of::<Header>() == 320 + 32 * MAX_SLOTS + 128 * MAX_SEATS);
     assert!(size_of::<Header>() <= PAGE);
     assert!(
         MAX_SLOTS <= 64,
