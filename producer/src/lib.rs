@@ -3,8 +3,11 @@
 
 pub mod convert;
 pub mod error;
+pub mod integrity;
 pub mod source;
 
 pub use convert::{Converter, convert};
-pub use error::{ConvertError, SourceError};
+pub use error::{ConvertError, SourceError, VerifyError};
+pub use integrity::{decode_seq, verify};
+pub use source::pattern::{BARS, PatternSource, bar_colour};
 pub use source::{Filled, FrameSource};
