@@ -1,5 +1,7 @@
 //! Errors of the producer library: converting pixels, and opening or reading frame sources.
 
+use std::io;
+
 use shm_frames::{FormatError, FrameFormat, PixelFormat};
 
 /// Why a frame could not be converted to another pixel format.
@@ -56,6 +58,22 @@ pub enum SourceError {
          first plane, e.g. 2x2 bgra or 4x4 gray8)"
     )]
     PatternTooSmall { format: FrameFormat },
+    /// Reading a frame from an input failed.
+    #[error("{input}: reading frame {frame} failed")]
+    Read {
+        input: String,
+        frame: u64,
+        #[source]
+        source: io::Error,
+    },
+    /// Raw input ended inside a frame.
+    #[error("{input}: truncated raw frame {frame}: got {got} of {expected} bytes")]
+    TruncatedRaw {
+        input: String,
+        frame: u64,
+        got: usize,
+        expected: usize,
+    },
     /// Converting a frame to the stream format failed.
     #[error(transparent)]
     Convert(#[from] ConvertError),

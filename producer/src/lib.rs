@@ -10,4 +10,5 @@ pub use convert::{Converter, convert};
 pub use error::{ConvertError, SourceError, VerifyError};
 pub use integrity::{decode_seq, verify};
 pub use source::pattern::{BARS, PatternSource, bar_colour};
+pub use source::raw::RawSource;
 pub use source::{Filled, FrameSource};

@@ -6,6 +6,7 @@
 mod canvas;
 mod digits;
 pub mod pattern;
+pub mod raw;
 
 use control_msg::PatternKind;
 use shm_frames::FrameFormat;
