@@ -1,6 +1,7 @@
 //! Errors of the producer library: converting pixels, and opening or reading frame sources.
 
 use std::io;
+use std::path::PathBuf;
 
 use shm_frames::{FormatError, FrameFormat, PixelFormat};
 
@@ -58,6 +59,13 @@ pub enum SourceError {
          first plane, e.g. 2x2 bgra or 4x4 gray8)"
     )]
     PatternTooSmall { format: FrameFormat },
+    /// A file could not be opened.
+    #[error("cannot open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     /// Reading a frame from an input failed.
     #[error("{input}: reading frame {frame} failed")]
     Read {
@@ -73,6 +81,55 @@ pub enum SourceError {
         frame: u64,
         got: usize,
         expected: usize,
+    },
+    /// The Y4M header line is missing or malformed.
+    #[error("{input}: bad y4m header: {reason}")]
+    Y4mHeader { input: String, reason: String },
+    /// The Y4M colour space is not one framepipe reads.
+    #[error(
+        "{input}: unsupported y4m colour space C{colorspace} (framepipe reads 8-bit 4:2:0 \
+         C420/C420jpeg/C420paldv/C420mpeg2 and Cmono; convert with ffmpeg -pix_fmt yuv420p)"
+    )]
+    Y4mColorspace { input: String, colorspace: String },
+    /// The Y4M frame size is not a valid stream format.
+    #[error("{input}: unusable y4m frame size")]
+    Y4mFormat {
+        input: String,
+        #[source]
+        source: FormatError,
+    },
+    /// The `y4m` decoder refused the stream's header.
+    #[error("{input}: the y4m decoder refused the header")]
+    Y4mDecoder {
+        input: String,
+        #[source]
+        source: y4m::Error,
+    },
+    /// The `y4m` decoder failed on a frame.
+    #[error("{input}: cannot decode y4m frame {frame}")]
+    Y4m {
+        input: String,
+        frame: u64,
+        #[source]
+        source: y4m::Error,
+    },
+    /// Y4M input ended inside a frame.
+    #[error(
+        "{input}: truncated y4m frame {frame}: the input ended {got} bytes into it (a FRAME \
+         line and {frame_bytes} bytes of pixels)"
+    )]
+    TruncatedY4m {
+        input: String,
+        frame: u64,
+        got: u64,
+        frame_bytes: usize,
+    },
+    /// A looping Y4M file changed format between passes.
+    #[error("{input}: the file changed from {was} to {now} while looping")]
+    Y4mChanged {
+        input: String,
+        was: FrameFormat,
+        now: FrameFormat,
     },
     /// Converting a frame to the stream format failed.
     #[error(transparent)]

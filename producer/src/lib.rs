@@ -11,4 +11,5 @@ pub use error::{ConvertError, SourceError, VerifyError};
 pub use integrity::{decode_seq, verify};
 pub use source::pattern::{BARS, PatternSource, bar_colour};
 pub use source::raw::RawSource;
+pub use source::y4m::{Y4mInput, Y4mSource};
 pub use source::{Filled, FrameSource};

@@ -7,6 +7,7 @@ mod canvas;
 mod digits;
 pub mod pattern;
 pub mod raw;
+pub mod y4m;
 
 use control_msg::PatternKind;
 use shm_frames::FrameFormat;
