@@ -82,6 +82,23 @@ pub enum SourceError {
         got: usize,
         expected: usize,
     },
+    /// An image directory could not be listed.
+    #[error("cannot read image directory {dir}")]
+    ImagesDir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// An image directory holds no files.
+    #[error("image directory {dir} holds no PNG or JPEG files")]
+    ImagesEmpty { dir: PathBuf },
+    /// A file of an image directory does not decode as PNG or JPEG.
+    #[error("cannot decode {path} as a PNG or JPEG image")]
+    ImageDecode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
     /// The Y4M header line is missing or malformed.
     #[error("{input}: bad y4m header: {reason}")]
     Y4mHeader { input: String, reason: String },

@@ -5,10 +5,13 @@ pub mod convert;
 pub mod error;
 pub mod integrity;
 pub mod source;
+#[cfg(test)]
+mod temp_dir;
 
 pub use convert::{Converter, convert};
 pub use error::{ConvertError, SourceError, VerifyError};
 pub use integrity::{decode_seq, verify};
+pub use source::images::ImagesSource;
 pub use source::pattern::{BARS, PatternSource, bar_colour};
 pub use source::raw::RawSource;
 pub use source::y4m::{Y4mInput, Y4mSource};

@@ -5,6 +5,7 @@
 
 mod canvas;
 mod digits;
+pub mod images;
 pub mod pattern;
 pub mod raw;
 pub mod y4m;

@@ -460,7 +460,7 @@ fn parse_rate(value: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
+    use crate::temp_dir::TempDir;
 
     /// A Y4M clip written with the `y4m` crate's encoder, and its frames.
     fn clip(
@@ -512,26 +512,6 @@ mod tests {
         out
     }
 
-    /// A unique temporary file, removed on drop.
-    struct TempFile(PathBuf);
-
-    impl TempFile {
-        fn new(bytes: &[u8]) -> TempFile {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path =
-                std::env::temp_dir().join(format!("framepipe-y4m-{}-{n}.y4m", std::process::id()));
-            std::fs::write(&path, bytes).unwrap();
-            TempFile(path)
-        }
-    }
-
-    impl Drop for TempFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-
     #[test]
     fn i420_frames_pass_through_bit_exact_then_end() {
         let (bytes, frames) = clip(16, 8, ::y4m::Colorspace::C420jpeg, 3);
@@ -580,8 +560,8 @@ mod tests {
     #[test]
     fn a_file_loops_from_the_start() {
         let (bytes, frames) = clip(4, 2, ::y4m::Colorspace::C420, 3);
-        let file = TempFile::new(&bytes);
-        let input = Y4mInput::File(file.0.clone());
+        let dir = TempDir::new("y4m");
+        let input = Y4mInput::File(dir.write("clip.y4m", &bytes));
         let mut source = Y4mSource::open(input.clone(), None, true).unwrap();
         let got = read_all(&mut source, 7);
         let expected: Vec<Vec<u8>> = frames.iter().cycle().take(7).cloned().collect();
@@ -594,8 +574,9 @@ mod tests {
     #[test]
     fn an_empty_clip_ends_even_when_looping() {
         let (bytes, _) = clip(4, 2, ::y4m::Colorspace::C420, 0);
-        let file = TempFile::new(&bytes);
-        let mut source = Y4mSource::open(Y4mInput::File(file.0.clone()), None, true).unwrap();
+        let dir = TempDir::new("y4m");
+        let input = Y4mInput::File(dir.write("empty.y4m", &bytes));
+        let mut source = Y4mSource::open(input, None, true).unwrap();
         assert!(read_all(&mut source, 3).is_empty());
     }
 
