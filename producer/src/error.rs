@@ -148,6 +148,26 @@ pub enum SourceError {
         was: FrameFormat,
         now: FrameFormat,
     },
+    /// The camera could not be opened, configured or read.
+    #[error("camera {path}: {what} failed")]
+    V4l2 {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    /// The camera offers or chose a format framepipe cannot stream.
+    #[error("camera {path}: {detail}")]
+    V4l2Format { path: PathBuf, detail: String },
+    /// The camera keeps delivering unusable frames.
+    #[error("camera {path}: {detail}")]
+    V4l2Frame { path: PathBuf, detail: String },
+    /// The source needs a cargo feature this build does not have.
+    #[error(
+        "{spec} needs the producer built with `--features {feature}` (which needs \
+         libclang-dev to build)"
+    )]
+    FeatureDisabled { spec: String, feature: &'static str },
     /// Converting a frame to the stream format failed.
     #[error(transparent)]
     Convert(#[from] ConvertError),
@@ -188,4 +208,25 @@ pub enum VerifyError {
         expected: u8,
         found: u8,
     },
+}
+
+/// Why a `--source` string is not a source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceSpecError {
+    /// Not one of the accepted forms.
+    #[error("unknown source {0:?} (expected one of: {forms})", forms = crate::source::spec::SOURCE_FORMS)]
+    Unknown(String),
+    /// A form that needs an argument after the colon got none.
+    #[error("{kind}: needs a {what} after the colon, e.g. {example}")]
+    MissingArgument {
+        kind: String,
+        what: &'static str,
+        example: &'static str,
+    },
+    /// `raw:` with anything but `-`.
+    #[error(
+        "raw:{0} is not a source: raw frames are read from standard input only (raw:-); \
+         pipe a file in with `< FILE`"
+    )]
+    RawNotStdin(String),
 }
