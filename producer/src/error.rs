@@ -230,3 +230,18 @@ pub enum SourceSpecError {
     )]
     RawNotStdin(String),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binary wraps these in `anyhow::Error` and may send them across threads.
+    #[test]
+    fn errors_are_send_sync_static() {
+        fn check<T: std::error::Error + Send + Sync + 'static>() {}
+        check::<ConvertError>();
+        check::<SourceError>();
+        check::<VerifyError>();
+        check::<SourceSpecError>();
+    }
+}

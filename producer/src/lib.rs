@@ -12,7 +12,7 @@ pub use convert::{Converter, convert};
 pub use error::{ConvertError, SourceError, SourceSpecError, VerifyError};
 pub use integrity::{decode_seq, verify};
 pub use source::images::ImagesSource;
-pub use source::pattern::{BARS, PatternSource, bar_colour};
+pub use source::pattern::{BARS, PatternSource, bar_colour, moving_bars_height};
 pub use source::raw::RawSource;
 pub use source::spec::{SOURCE_FORMS, SourceOptions, SourceSpec, open_source};
 #[cfg(feature = "v4l2")]
