@@ -1,4 +1,44 @@
-//! Errors of frame sources.
+//! Errors of the producer library: converting pixels, and opening or reading frame sources.
+
+use std::io;
+use std::path::PathBuf;
+
+use shm_frames::{FormatError, FrameFormat, PixelFormat};
+
+/// Why a frame could not be converted to another pixel format.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The frame size does not fit the target pixel format (e.g. an odd width for `i420`).
+    #[error("cannot convert a {from} frame to {to}")]
+    Format {
+        from: FrameFormat,
+        to: PixelFormat,
+        #[source]
+        source: FormatError,
+    },
+    /// The source slice is not exactly one frame of its format.
+    #[error("source of a {format} conversion holds {got} bytes, expected {expected}")]
+    SourceLength {
+        format: FrameFormat,
+        expected: usize,
+        got: usize,
+    },
+    /// The destination slice is not exactly one frame of the target format.
+    #[error("destination of a {format} conversion holds {got} bytes, expected {expected}")]
+    DestinationLength {
+        format: FrameFormat,
+        expected: usize,
+        got: usize,
+    },
+    /// The `yuv` crate refused the conversion.
+    #[error("converting a {from} frame to {to} failed")]
+    Yuv {
+        from: FrameFormat,
+        to: PixelFormat,
+        #[source]
+        source: yuv::YuvError,
+    },
+}
 
 /// Why a frame source could not be opened or could not give a frame.
 #[derive(Debug, thiserror::Error)]
@@ -6,4 +46,202 @@ pub enum SourceError {
     /// The source cannot do what was asked (e.g. change the format of a file).
     #[error("{0}")]
     Unsupported(String),
+    /// `dst` handed to `fill` is not exactly one frame of the source's format.
+    #[error("frame buffer holds {got} bytes, a {format} frame needs {expected}")]
+    FrameLength {
+        format: FrameFormat,
+        expected: usize,
+        got: usize,
+    },
+    /// The frame is too small for the test pattern's seq stamp.
+    #[error(
+        "a {format} frame is too small for the test pattern (it needs 16 bytes in the \
+         first plane, e.g. 2x2 bgra or 4x4 gray8)"
+    )]
+    PatternTooSmall { format: FrameFormat },
+    /// A file could not be opened.
+    #[error("cannot open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Reading a frame from an input failed.
+    #[error("{input}: reading frame {frame} failed")]
+    Read {
+        input: String,
+        frame: u64,
+        #[source]
+        source: io::Error,
+    },
+    /// Raw input ended inside a frame.
+    #[error("{input}: truncated raw frame {frame}: got {got} of {expected} bytes")]
+    TruncatedRaw {
+        input: String,
+        frame: u64,
+        got: usize,
+        expected: usize,
+    },
+    /// An image directory could not be listed.
+    #[error("cannot read image directory {dir}")]
+    ImagesDir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// An image directory holds no files.
+    #[error("image directory {dir} holds no PNG or JPEG files")]
+    ImagesEmpty { dir: PathBuf },
+    /// A file of an image directory does not decode as PNG or JPEG.
+    #[error("cannot decode {path} as a PNG or JPEG image")]
+    ImageDecode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    /// The Y4M header line is missing or malformed.
+    #[error("{input}: bad y4m header: {reason}")]
+    Y4mHeader { input: String, reason: String },
+    /// The Y4M colour space is not one framepipe reads.
+    #[error(
+        "{input}: unsupported y4m colour space C{colorspace} (framepipe reads 8-bit 4:2:0 \
+         C420/C420jpeg/C420paldv/C420mpeg2 and Cmono; convert with ffmpeg -pix_fmt yuv420p)"
+    )]
+    Y4mColorspace { input: String, colorspace: String },
+    /// The Y4M frame size is not a valid stream format.
+    #[error("{input}: unusable y4m frame size")]
+    Y4mFormat {
+        input: String,
+        #[source]
+        source: FormatError,
+    },
+    /// The `y4m` decoder refused the stream's header.
+    #[error("{input}: the y4m decoder refused the header")]
+    Y4mDecoder {
+        input: String,
+        #[source]
+        source: y4m::Error,
+    },
+    /// The `y4m` decoder failed on a frame.
+    #[error("{input}: cannot decode y4m frame {frame}")]
+    Y4m {
+        input: String,
+        frame: u64,
+        #[source]
+        source: y4m::Error,
+    },
+    /// Y4M input ended inside a frame.
+    #[error(
+        "{input}: truncated y4m frame {frame}: the input ended {got} bytes into it (a FRAME \
+         line and {frame_bytes} bytes of pixels)"
+    )]
+    TruncatedY4m {
+        input: String,
+        frame: u64,
+        got: u64,
+        frame_bytes: usize,
+    },
+    /// A looping Y4M file changed format between passes.
+    #[error("{input}: the file changed from {was} to {now} while looping")]
+    Y4mChanged {
+        input: String,
+        was: FrameFormat,
+        now: FrameFormat,
+    },
+    /// The camera could not be opened, configured or read.
+    #[error("camera {path}: {what} failed")]
+    V4l2 {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    /// The camera offers or chose a format framepipe cannot stream.
+    #[error("camera {path}: {detail}")]
+    V4l2Format { path: PathBuf, detail: String },
+    /// The camera keeps delivering unusable frames.
+    #[error("camera {path}: {detail}")]
+    V4l2Frame { path: PathBuf, detail: String },
+    /// The source needs a cargo feature this build does not have.
+    #[error(
+        "{spec} needs the producer built with `--features {feature}` (which needs \
+         libclang-dev to build)"
+    )]
+    FeatureDisabled { spec: String, feature: &'static str },
+    /// Converting a frame to the stream format failed.
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+}
+
+/// Why a frame is not the whole moving-pattern frame it should be (see
+/// [`verify`](crate::verify)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The frame is not exactly one frame of its format.
+    #[error("frame holds {got} bytes, a {format} frame needs {expected}")]
+    Length {
+        format: FrameFormat,
+        expected: usize,
+        got: usize,
+    },
+    /// The format is too small to carry a stamp.
+    #[error("a {format} frame is too small to carry a pattern stamp")]
+    TooSmall { format: FrameFormat },
+    /// The first bytes are not a seq and its complement: not a moving-pattern frame.
+    #[error("frame carries no seq stamp (not a moving-pattern frame, or corrupt)")]
+    NoSeq,
+    /// The header starts with a seq but a later copy of it differs: torn within a row.
+    #[error("seq header of frame {seq} is torn or corrupt at byte {offset}")]
+    HeaderTorn { seq: u64, offset: usize },
+    /// The header carries another seq.
+    #[error("expected frame {expected}, the frame carries seq {found}")]
+    WrongSeq { expected: u64, found: u64 },
+    /// A sample point holds other bytes than frame `seq` puts there: torn or corrupt.
+    #[error(
+        "sample at ({x}, {y}) (byte {offset}) is {found:#04x}, expected {expected:#04x}: \
+         torn or corrupt frame"
+    )]
+    Sample {
+        x: u32,
+        y: u32,
+        offset: usize,
+        expected: u8,
+        found: u8,
+    },
+}
+
+/// Why a `--source` string is not a source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceSpecError {
+    /// Not one of the accepted forms.
+    #[error("unknown source {0:?} (expected one of: {forms})", forms = crate::source::spec::SOURCE_FORMS)]
+    Unknown(String),
+    /// A form that needs an argument after the colon got none.
+    #[error("{kind}: needs a {what} after the colon, e.g. {example}")]
+    MissingArgument {
+        kind: String,
+        what: &'static str,
+        example: &'static str,
+    },
+    /// `raw:` with anything but `-`.
+    #[error(
+        "raw:{0} is not a source: raw frames are read from standard input only (raw:-); \
+         pipe a file in with `< FILE`"
+    )]
+    RawNotStdin(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binary wraps these in `anyhow::Error` and may send them across threads.
+    #[test]
+    fn errors_are_send_sync_static() {
+        fn check<T: std::error::Error + Send + Sync + 'static>() {}
+        check::<ConvertError>();
+        check::<SourceError>();
+        check::<VerifyError>();
+        check::<SourceSpecError>();
+    }
 }

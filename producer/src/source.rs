@@ -3,6 +3,16 @@
 //! The run loop hands a source the slot's bytes (`&mut [u8]`, exactly one frame of the
 //! stream format) so a camera or a file drops in without an extra copy.
 
+mod canvas;
+mod digits;
+pub mod images;
+pub mod pattern;
+pub mod raw;
+pub mod spec;
+#[cfg(feature = "v4l2")]
+pub mod v4l2;
+pub mod y4m;
+
 use control_msg::PatternKind;
 use shm_frames::FrameFormat;
 
