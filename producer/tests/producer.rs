@@ -395,3 +395,39 @@ fn a_second_producer_on_the_same_stream_is_refused() {
     let expected = format!("already produced by pid {}", first.pid());
     assert!(stderr.contains(&expected), "{stderr}");
 }
+
+#[test]
+fn images_arrive_as_drawn_and_other_sizes_are_scaled() {
+    let dir = std::env::temp_dir().join(format!("fp-img-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // a.png at the stream size, with a distinct colour per pixel; b.png at another size.
+    let exact =
+        image::RgbImage::from_fn(32, 16, |x, y| image::Rgb([x as u8 * 8, y as u8 * 16, 200]));
+    exact.save(dir.join("a.png")).unwrap();
+    image::RgbImage::from_pixel(50, 70, image::Rgb([10, 20, 30]))
+        .save(dir.join("b.png"))
+        .unwrap();
+    let stream = TestStream::new("img");
+    let source = format!("images:{}", dir.display());
+    let _producer = start(
+        &stream,
+        &["--source", &source, "--size", "32x16", "--fps", "100"],
+    );
+    let mut reader = reader(&stream);
+    let (mut saw_a, mut saw_b) = (false, false);
+    while !(saw_a && saw_b) {
+        let frame = reader.wait_frame(HANG).unwrap();
+        // Files loop in name order: odd seqs are a.png, even seqs b.png.
+        if frame.seq() % 2 == 1 {
+            for (i, px) in frame.chunks_exact(4).enumerate() {
+                let rgb = exact.get_pixel(i as u32 % 32, i as u32 / 32).0;
+                assert_eq!(px[..3], [rgb[2], rgb[1], rgb[0]], "pixel {i} (BGRA)");
+            }
+            saw_a = true;
+        } else {
+            assert!(frame.chunks_exact(4).all(|px| px[..3] == [30, 20, 10]));
+            saw_b = true;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
