@@ -1,0 +1,305 @@
+//! The control queue's cost: a typed Ping→Pong round trip through the command and event
+//! queues against a responder in another process, beside a bare `mq_send`/`mq_receive`
+//! round trip of 256-byte messages through two raw queues, plus encode and decode alone.
+//!
+//! The responder is this bench binary re-executed with [`ROLE`] set. The two processes are
+//! pinned to different CPUs. Target: the typed round trip within 1.3x of the bare one;
+//! encode + decode under 1% of it.
+#![forbid(unsafe_code)]
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command as Process, Stdio};
+use std::time::Duration;
+
+use control_msg::{
+    Command, CommandReceiver, CommandSender, Event, EventReceiver, EventSender, MSG_SIZE,
+    QueueConfig, Sent, decode, encode,
+};
+use criterion::{Criterion, Throughput};
+use nix::mqueue::{MQ_OFlag, MqAttr, MqdT, mq_close, mq_open, mq_receive, mq_send, mq_unlink};
+use nix::sched::{CpuSet, sched_setaffinity};
+use nix::sys::prctl::set_pdeathsig;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use shm_frames::{FrameFormat, PixelFormat, StreamName, StreamOwner};
+
+/// Which responder a re-executed child plays: `typed` or `bare`.
+const ROLE: &str = "FRAMEPIPE_BENCH_ROLE";
+/// The stream (typed) or queue prefix (bare) the child serves.
+const TARGET: &str = "FRAMEPIPE_BENCH_TARGET";
+/// The CPU the child pins itself to.
+const CPU: &str = "FRAMEPIPE_BENCH_CPU";
+
+/// How long a responder waits for the next request before checking again.
+const IDLE: Duration = Duration::from_secs(1);
+
+fn main() {
+    if let Ok(role) = std::env::var(ROLE) {
+        respond(&role);
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    let (here, there) = pick_cpus();
+    pin(here);
+    codec(&mut c);
+    round_trips(&mut c, there);
+    c.final_summary();
+}
+
+/// Two different CPUs (0 and 1 on this 2-core machine), or the same one if only one.
+fn pick_cpus() -> (usize, usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (0, usize::from(cpus > 1))
+}
+
+fn pin(cpu: usize) {
+    let mut set = CpuSet::new();
+    set.set(cpu).expect("cpu index in range");
+    sched_setaffinity(Pid::from_raw(0), &set).expect("sched_setaffinity");
+}
+
+fn frame_meta() -> Event {
+    Event::FrameMeta {
+        seq: 123_456,
+        slot: 2,
+        format: FrameFormat::new(1920, 1080, PixelFormat::Bgra).expect("valid format"),
+        capture_ns: 1_000_000_000,
+        publish_ns: 1_000_250_000,
+        flags: 0,
+    }
+}
+
+/// Encode and decode alone: the per-message CPU cost of the wire format.
+fn codec(c: &mut Criterion) {
+    let mut group = c.benchmark_group("codec");
+    group.throughput(Throughput::Elements(1));
+    let meta = frame_meta();
+    let ping = Command::Ping { nonce: 42 };
+    let mut buf = [0u8; MSG_SIZE];
+    group.bench_function("encode_frame_meta", |b| {
+        b.iter(|| encode(black_box(&meta), &mut buf).expect("encode"))
+    });
+    let len = encode(&meta, &mut buf).expect("encode");
+    let meta_bytes = buf[..len].to_vec();
+    group.bench_function("decode_frame_meta", |b| {
+        b.iter(|| decode::<Event>(black_box(&meta_bytes)).expect("decode"))
+    });
+    group.bench_function("encode_ping", |b| {
+        b.iter(|| encode(black_box(&ping), &mut buf).expect("encode"))
+    });
+    let len = encode(&ping, &mut buf).expect("encode");
+    let ping_bytes = buf[..len].to_vec();
+    group.bench_function("decode_ping", |b| {
+        b.iter(|| decode::<Command>(black_box(&ping_bytes)).expect("decode"))
+    });
+    group.finish();
+}
+
+/// The typed and bare round trips, in one group so criterion reports them side by side.
+fn round_trips(c: &mut Criterion, cpu: usize) {
+    let mut group = c.benchmark_group("round_trip");
+    group.throughput(Throughput::Elements(1));
+
+    let stream = StreamName::new(&format!("bench{}", std::process::id())).expect("stream name");
+    let mut responder = Responder::spawn("typed", stream.as_str(), cpu);
+    let mut commands = CommandSender::open(&stream).expect("open the command queue");
+    let mut events = EventReceiver::open(&stream, 0).expect("open the event queue");
+    let mut nonce = 0u64;
+    group.bench_function("typed_ping_pong", |b| {
+        b.iter(|| {
+            nonce += 1;
+            assert_eq!(
+                commands.send(&Command::Ping { nonce }).expect("send"),
+                Sent::Queued
+            );
+            match events.recv_timeout(IDLE * 10).expect("receive") {
+                Some(Event::Pong { nonce: got }) if got == nonce => {}
+                other => panic!("expected Pong {{ nonce: {nonce} }}, got {other:?}"),
+            }
+        })
+    });
+    let _ = commands.send(&Command::Shutdown).expect("send");
+    responder.finish();
+
+    let bare = BareQueues::create(&format!("/fpbench{}", std::process::id()));
+    let mut responder = Responder::spawn("bare", &bare.prefix, cpu);
+    let request = bare.open("req", MQ_OFlag::O_WRONLY);
+    let reply = bare.open("rep", MQ_OFlag::O_RDONLY);
+    let mut out = [0x5au8; MSG_SIZE];
+    let mut back = [0u8; MSG_SIZE];
+    group.bench_function("bare_mqueue_256B", |b| {
+        b.iter(|| {
+            out[0] = out[0].wrapping_add(1);
+            mq_send(&request, &out, 0).expect("mq_send");
+            let len = mq_receive(&reply, &mut back, &mut 0).expect("mq_receive");
+            assert_eq!((len, back[0]), (MSG_SIZE, out[0]));
+        })
+    });
+    // An empty message tells the bare responder to stop.
+    mq_send(&request, &[], 0).expect("mq_send");
+    responder.finish();
+    for mqd in [request, reply] {
+        mq_close(mqd).expect("mq_close");
+    }
+    group.finish();
+}
+
+/// The child process that answers requests; killed if still running on drop.
+struct Responder {
+    child: Child,
+}
+
+impl Responder {
+    fn spawn(role: &str, target: &str, cpu: usize) -> Responder {
+        let exe = std::env::current_exe().expect("current exe");
+        let mut child = Process::new(exe)
+            .env(ROLE, role)
+            .env(TARGET, target)
+            .env(CPU, cpu.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the responder");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        // The responder says READY once its queues exist; EOF means it died.
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the responder");
+        assert_eq!(line.trim(), "READY", "the responder failed to start");
+        Responder { child }
+    }
+
+    fn finish(&mut self) {
+        let status = self.child.wait().expect("wait for the responder");
+        assert!(status.success(), "responder: {status}");
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The child's side: pin, set up, say READY, answer until told to stop.
+fn respond(role: &str) {
+    // Die with the bench, never linger.
+    set_pdeathsig(Signal::SIGKILL).expect("prctl(PR_SET_PDEATHSIG)");
+    let cpu: usize = std::env::var(CPU)
+        .expect("cpu")
+        .parse()
+        .expect("cpu number");
+    pin(cpu);
+    let target = std::env::var(TARGET).expect("target");
+    match role {
+        "typed" => respond_typed(&target),
+        "bare" => respond_bare(&target),
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// The producer's side of Ping→Pong, with the crate's own queues.
+fn respond_typed(stream: &str) {
+    let stream = StreamName::new(stream).expect("stream name");
+    let owner = StreamOwner::claim(&stream).expect("claim the stream");
+    let mut commands = CommandReceiver::create(&owner, &QueueConfig::new()).expect("create");
+    let mut events = EventSender::create(&owner, 0, &QueueConfig::new()).expect("create");
+    ready();
+    loop {
+        match commands.recv_timeout(IDLE).expect("receive") {
+            Some(Command::Ping { nonce }) => {
+                let _ = events.send(&Event::Pong { nonce }).expect("send");
+            }
+            Some(Command::Shutdown) => return,
+            Some(other) => panic!("unexpected {other:?}"),
+            None => {}
+        }
+    }
+}
+
+/// Echoes 256-byte messages with blocking `mq_receive`/`mq_send`, nothing else.
+fn respond_bare(prefix: &str) {
+    let queues = BareQueues {
+        prefix: prefix.to_owned(),
+        owned: false,
+    };
+    let request = queues.open("req", MQ_OFlag::O_RDONLY);
+    let reply = queues.open("rep", MQ_OFlag::O_WRONLY);
+    ready();
+    let mut buf = [0u8; MSG_SIZE];
+    loop {
+        let len = mq_receive(&request, &mut buf, &mut 0).expect("mq_receive");
+        if len == 0 {
+            return;
+        }
+        mq_send(&reply, &buf[..len], 0).expect("mq_send");
+    }
+}
+
+fn ready() {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "READY")
+        .and_then(|()| out.flush())
+        .expect("say READY");
+}
+
+/// Two raw blocking queues, `<prefix>.req` and `<prefix>.rep`, msgsize 256, maxmsg 10;
+/// the creator unlinks them on drop.
+struct BareQueues {
+    prefix: String,
+    owned: bool,
+}
+
+impl BareQueues {
+    fn create(prefix: &str) -> BareQueues {
+        let queues = BareQueues {
+            prefix: prefix.to_owned(),
+            owned: true,
+        };
+        let attr = MqAttr::new(0, 10, MSG_SIZE as _, 0);
+        for end in ["req", "rep"] {
+            let name = queues.name(end);
+            let _ = mq_unlink(name.as_str());
+            let flags = MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_RDWR;
+            let mqd = mq_open(
+                name.as_str(),
+                flags,
+                Mode::S_IRUSR | Mode::S_IWUSR,
+                Some(&attr),
+            )
+            .expect("create a bare queue");
+            mq_close(mqd).expect("mq_close");
+        }
+        queues
+    }
+
+    fn name(&self, end: &str) -> String {
+        format!("{}.{end}", self.prefix)
+    }
+
+    fn open(&self, end: &str, access: MQ_OFlag) -> MqdT {
+        mq_open(
+            self.name(end).as_str(),
+            access | MQ_OFlag::O_CLOEXEC,
+            Mode::empty(),
+            None,
+        )
+        .expect("open a bare queue")
+    }
+}
+
+impl Drop for BareQueues {
+    fn drop(&mut self) {
+        if self.owned {
+            for end in ["req", "rep"] {
+                let _ = mq_unlink(self.name(end).as_str());
+            }
+        }
+    }
+}
