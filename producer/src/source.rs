@@ -3,6 +3,10 @@
 //! The run loop hands a source the slot's bytes (`&mut [u8]`, exactly one frame of the
 //! stream format) so a camera or a file drops in without an extra copy.
 
+mod canvas;
+mod digits;
+pub mod pattern;
+
 use control_msg::PatternKind;
 use shm_frames::FrameFormat;
 
