@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command as Process, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use control_msg::{
     Command, CommandReceiver, CommandSender, Event, EventReceiver, EventSender, MSG_SIZE,
@@ -97,53 +97,130 @@ fn codec(c: &mut Criterion) {
     group.finish();
 }
 
-/// The typed and bare round trips, in one group so criterion reports them side by side.
+/// The typed and bare round trips, in one group so criterion reports them side by side,
+/// then interleaved batch by batch for a ratio that load on the machine cannot skew.
 fn round_trips(c: &mut Criterion, cpu: usize) {
+    let mut typed = Typed::start(cpu);
+    let mut bare = Bare::start(cpu);
     let mut group = c.benchmark_group("round_trip");
     group.throughput(Throughput::Elements(1));
-
-    let stream = StreamName::new(&format!("bench{}", std::process::id())).expect("stream name");
-    let mut responder = Responder::spawn("typed", stream.as_str(), cpu);
-    let mut commands = CommandSender::open(&stream).expect("open the command queue");
-    let mut events = EventReceiver::open(&stream, 0).expect("open the event queue");
-    let mut nonce = 0u64;
-    group.bench_function("typed_ping_pong", |b| {
-        b.iter(|| {
-            nonce += 1;
-            assert_eq!(
-                commands.send(&Command::Ping { nonce }).expect("send"),
-                Sent::Queued
-            );
-            match events.recv_timeout(IDLE * 10).expect("receive") {
-                Some(Event::Pong { nonce: got }) if got == nonce => {}
-                other => panic!("expected Pong {{ nonce: {nonce} }}, got {other:?}"),
-            }
-        })
-    });
-    let _ = commands.send(&Command::Shutdown).expect("send");
-    responder.finish();
-
-    let bare = BareQueues::create(&format!("/fpbench{}", std::process::id()));
-    let mut responder = Responder::spawn("bare", &bare.prefix, cpu);
-    let request = bare.open("req", MQ_OFlag::O_WRONLY);
-    let reply = bare.open("rep", MQ_OFlag::O_RDONLY);
-    let mut out = [0x5au8; MSG_SIZE];
-    let mut back = [0u8; MSG_SIZE];
-    group.bench_function("bare_mqueue_256B", |b| {
-        b.iter(|| {
-            out[0] = out[0].wrapping_add(1);
-            mq_send(&request, &out, 0).expect("mq_send");
-            let len = mq_receive(&reply, &mut back, &mut 0).expect("mq_receive");
-            assert_eq!((len, back[0]), (MSG_SIZE, out[0]));
-        })
-    });
-    // An empty message tells the bare responder to stop.
-    mq_send(&request, &[], 0).expect("mq_send");
-    responder.finish();
-    for mqd in [request, reply] {
-        mq_close(mqd).expect("mq_close");
-    }
+    group.bench_function("typed_ping_pong", |b| b.iter(|| typed.round_trip()));
+    group.bench_function("bare_mqueue_256B", |b| b.iter(|| bare.round_trip()));
     group.finish();
+    compare(&mut typed, &mut bare);
+    typed.stop();
+    bare.stop();
+}
+
+/// Alternates batches of typed and bare round trips and prints the median of the
+/// per-batch ratios: adjacent batches see the same machine, so other load cancels out.
+fn compare(typed: &mut Typed, bare: &mut Bare) {
+    const ROUNDS: usize = 21;
+    const BATCH: u32 = 500;
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let mut typed_ns = Vec::with_capacity(ROUNDS);
+    let mut bare_ns = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        (0..BATCH).for_each(|_| typed.round_trip());
+        let t = start.elapsed().as_nanos() as f64 / f64::from(BATCH);
+        let start = Instant::now();
+        (0..BATCH).for_each(|_| bare.round_trip());
+        let b = start.elapsed().as_nanos() as f64 / f64::from(BATCH);
+        ratios.push(t / b);
+        typed_ns.push(t);
+        bare_ns.push(b);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "round_trip/interleaved: typed {:.1} µs, bare {:.1} µs, typed/bare {:.3} \
+         (median of {ROUNDS} alternating batches of {BATCH}; target <= 1.3)",
+        median(&mut typed_ns) / 1e3,
+        median(&mut bare_ns) / 1e3,
+        median(&mut ratios),
+    );
+}
+
+/// Ping→Pong through the crate's command and event queues.
+struct Typed {
+    commands: CommandSender,
+    events: EventReceiver,
+    nonce: u64,
+    responder: Responder,
+}
+
+impl Typed {
+    fn start(cpu: usize) -> Typed {
+        let stream = StreamName::new(&format!("bench{}", std::process::id())).expect("stream name");
+        let responder = Responder::spawn("typed", stream.as_str(), cpu);
+        Typed {
+            commands: CommandSender::open(&stream).expect("open the command queue"),
+            events: EventReceiver::open(&stream, 0).expect("open the event queue"),
+            nonce: 0,
+            responder,
+        }
+    }
+
+    fn round_trip(&mut self) {
+        self.nonce += 1;
+        let nonce = self.nonce;
+        let sent = self.commands.send(&Command::Ping { nonce }).expect("send");
+        assert_eq!(sent, Sent::Queued);
+        match self.events.recv_timeout(IDLE * 10).expect("receive") {
+            Some(Event::Pong { nonce: got }) if got == nonce => {}
+            other => panic!("expected Pong {{ nonce: {nonce} }}, got {other:?}"),
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.commands.send(&Command::Shutdown).expect("send");
+        self.responder.finish();
+    }
+}
+
+/// 256-byte messages echoed through two raw blocking queues.
+struct Bare {
+    request: MqdT,
+    reply: MqdT,
+    out: [u8; MSG_SIZE],
+    back: [u8; MSG_SIZE],
+    responder: Responder,
+    // Dropped last: unlinks the queues.
+    _queues: BareQueues,
+}
+
+impl Bare {
+    fn start(cpu: usize) -> Bare {
+        let queues = BareQueues::create(&format!("/fpbench{}", std::process::id()));
+        let responder = Responder::spawn("bare", &queues.prefix, cpu);
+        Bare {
+            request: queues.open("req", MQ_OFlag::O_WRONLY),
+            reply: queues.open("rep", MQ_OFlag::O_RDONLY),
+            out: [0x5a; MSG_SIZE],
+            back: [0; MSG_SIZE],
+            responder,
+            _queues: queues,
+        }
+    }
+
+    fn round_trip(&mut self) {
+        self.out[0] = self.out[0].wrapping_add(1);
+        mq_send(&self.request, &self.out, 0).expect("mq_send");
+        let len = mq_receive(&self.reply, &mut self.back, &mut 0).expect("mq_receive");
+        assert_eq!((len, self.back[0]), (MSG_SIZE, self.out[0]));
+    }
+
+    fn stop(mut self) {
+        // An empty message tells the bare responder to stop.
+        mq_send(&self.request, &[], 0).expect("mq_send");
+        self.responder.finish();
+        for mqd in [self.request, self.reply] {
+            mq_close(mqd).expect("mq_close");
+        }
+    }
 }
 
 /// The child process that answers requests; killed if still running on drop.

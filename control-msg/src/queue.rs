@@ -467,17 +467,19 @@ impl<M: Message> Receiver<M> {
     /// and skipped as in [`try_recv`](Self::try_recv).
     pub fn recv_deadline(&mut self, deadline: Deadline) -> Result<Option<M>, RecvError> {
         loop {
-            if let Some(msg) = self.try_recv()? {
-                return Ok(Some(msg));
-            }
-            let left = deadline.remaining();
-            if left.is_zero() {
-                return Ok(None);
-            }
+            // Poll first: when waiting is likely, this saves a receive that fails. A zero
+            // timeout still reports a queued message, so a passed deadline gets it too.
+            let slice = deadline.remaining().min(POLL_SLICE);
             let mut fds = [PollFd::new(self.queue.mqd.as_fd(), PollFlags::POLLIN)];
-            match ppoll(&mut fds, Some(TimeSpec::from(left.min(POLL_SLICE))), None) {
-                // Readable, or a slice ended: look again.
-                Ok(_) | Err(Errno::EINTR) => {}
+            match ppoll(&mut fds, Some(TimeSpec::from(slice)), None) {
+                Ok(0) if deadline.expired() => return Ok(None),
+                // A slice ended, or a signal came: wait on.
+                Ok(0) | Err(Errno::EINTR) => {}
+                Ok(_) => {
+                    if let Some(msg) = self.try_recv()? {
+                        return Ok(Some(msg));
+                    }
+                }
                 Err(source) => {
                     return Err(RecvError::Io {
                         name: self.queue.name.clone(),

@@ -1,5 +1,8 @@
 //! Errors of the producer library: converting pixels, and opening or reading frame sources.
 
+use std::io;
+use std::path::PathBuf;
+
 use shm_frames::{FormatError, FrameFormat, PixelFormat};
 
 /// Why a frame could not be converted to another pixel format.
@@ -56,6 +59,115 @@ pub enum SourceError {
          first plane, e.g. 2x2 bgra or 4x4 gray8)"
     )]
     PatternTooSmall { format: FrameFormat },
+    /// A file could not be opened.
+    #[error("cannot open {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Reading a frame from an input failed.
+    #[error("{input}: reading frame {frame} failed")]
+    Read {
+        input: String,
+        frame: u64,
+        #[source]
+        source: io::Error,
+    },
+    /// Raw input ended inside a frame.
+    #[error("{input}: truncated raw frame {frame}: got {got} of {expected} bytes")]
+    TruncatedRaw {
+        input: String,
+        frame: u64,
+        got: usize,
+        expected: usize,
+    },
+    /// An image directory could not be listed.
+    #[error("cannot read image directory {dir}")]
+    ImagesDir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// An image directory holds no files.
+    #[error("image directory {dir} holds no PNG or JPEG files")]
+    ImagesEmpty { dir: PathBuf },
+    /// A file of an image directory does not decode as PNG or JPEG.
+    #[error("cannot decode {path} as a PNG or JPEG image")]
+    ImageDecode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    /// The Y4M header line is missing or malformed.
+    #[error("{input}: bad y4m header: {reason}")]
+    Y4mHeader { input: String, reason: String },
+    /// The Y4M colour space is not one framepipe reads.
+    #[error(
+        "{input}: unsupported y4m colour space C{colorspace} (framepipe reads 8-bit 4:2:0 \
+         C420/C420jpeg/C420paldv/C420mpeg2 and Cmono; convert with ffmpeg -pix_fmt yuv420p)"
+    )]
+    Y4mColorspace { input: String, colorspace: String },
+    /// The Y4M frame size is not a valid stream format.
+    #[error("{input}: unusable y4m frame size")]
+    Y4mFormat {
+        input: String,
+        #[source]
+        source: FormatError,
+    },
+    /// The `y4m` decoder refused the stream's header.
+    #[error("{input}: the y4m decoder refused the header")]
+    Y4mDecoder {
+        input: String,
+        #[source]
+        source: y4m::Error,
+    },
+    /// The `y4m` decoder failed on a frame.
+    #[error("{input}: cannot decode y4m frame {frame}")]
+    Y4m {
+        input: String,
+        frame: u64,
+        #[source]
+        source: y4m::Error,
+    },
+    /// Y4M input ended inside a frame.
+    #[error(
+        "{input}: truncated y4m frame {frame}: the input ended {got} bytes into it (a FRAME \
+         line and {frame_bytes} bytes of pixels)"
+    )]
+    TruncatedY4m {
+        input: String,
+        frame: u64,
+        got: u64,
+        frame_bytes: usize,
+    },
+    /// A looping Y4M file changed format between passes.
+    #[error("{input}: the file changed from {was} to {now} while looping")]
+    Y4mChanged {
+        input: String,
+        was: FrameFormat,
+        now: FrameFormat,
+    },
+    /// The camera could not be opened, configured or read.
+    #[error("camera {path}: {what} failed")]
+    V4l2 {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    /// The camera offers or chose a format framepipe cannot stream.
+    #[error("camera {path}: {detail}")]
+    V4l2Format { path: PathBuf, detail: String },
+    /// The camera keeps delivering unusable frames.
+    #[error("camera {path}: {detail}")]
+    V4l2Frame { path: PathBuf, detail: String },
+    /// The source needs a cargo feature this build does not have.
+    #[error(
+        "{spec} needs the producer built with `--features {feature}` (which needs \
+         libclang-dev to build)"
+    )]
+    FeatureDisabled { spec: String, feature: &'static str },
     /// Converting a frame to the stream format failed.
     #[error(transparent)]
     Convert(#[from] ConvertError),
@@ -96,4 +208,40 @@ pub enum VerifyError {
         expected: u8,
         found: u8,
     },
+}
+
+/// Why a `--source` string is not a source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceSpecError {
+    /// Not one of the accepted forms.
+    #[error("unknown source {0:?} (expected one of: {forms})", forms = crate::source::spec::SOURCE_FORMS)]
+    Unknown(String),
+    /// A form that needs an argument after the colon got none.
+    #[error("{kind}: needs a {what} after the colon, e.g. {example}")]
+    MissingArgument {
+        kind: String,
+        what: &'static str,
+        example: &'static str,
+    },
+    /// `raw:` with anything but `-`.
+    #[error(
+        "raw:{0} is not a source: raw frames are read from standard input only (raw:-); \
+         pipe a file in with `< FILE`"
+    )]
+    RawNotStdin(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binary wraps these in `anyhow::Error` and may send them across threads.
+    #[test]
+    fn errors_are_send_sync_static() {
+        fn check<T: std::error::Error + Send + Sync + 'static>() {}
+        check::<ConvertError>();
+        check::<SourceError>();
+        check::<VerifyError>();
+        check::<SourceSpecError>();
+    }
 }

@@ -5,7 +5,13 @@
 
 mod canvas;
 mod digits;
+pub mod images;
 pub mod pattern;
+pub mod raw;
+pub mod spec;
+#[cfg(feature = "v4l2")]
+pub mod v4l2;
+pub mod y4m;
 
 use control_msg::PatternKind;
 use shm_frames::FrameFormat;

@@ -99,6 +99,9 @@ pub(crate) struct Header {
     /// Frames the producer skipped because no slot was free (garbage holds only).
     pub skipped_no_slot: AtomicU64,
     pub latest: CacheLine<AtomicU64>,
+    /// A timestamp word for benchmarks that measure the bare primitives beside the slot
+    /// protocol (see `Supervisor::probe`); on its own cache line like `latest`.
+    pub probe: CacheLine<AtomicU64>,
     pub slots: [SlotMeta; MAX_SLOTS],
     pub seats: [Seat; MAX_SEATS],
 }
@@ -119,14 +122,15 @@ const _: () = {
     assert!(offset_of!(Header, state) == 104);
     assert!(offset_of!(Header, heartbeat_ns) == 112);
     assert!(offset_of!(Header, latest) == 192);
-    assert!(offset_of!(Header, slots) == 256);
+    assert!(offset_of!(Header, probe) == 256);
+    assert!(offset_of!(Header, slots) == 320);
     assert!(size_of::<SlotMeta>() == 32);
-    assert!(offset_of!(Header, seats) == 256 + 32 * MAX_SLOTS);
+    assert!(offset_of!(Header, seats) == 320 + 32 * MAX_SLOTS);
     assert!(size_of::<libc::sem_t>() <= 64);
     assert!(offset_of!(Seat, hold) == 16);
     assert!(offset_of!(Seat, sem) == 64);
     assert!(size_of::<Seat>() == 128);
-    assert!(size_of::<Header>() == 256 + 32 * MAX_SLOTS + 128 * MAX_SEATS);
+    assert!(size_of::<Header>() == 320 + 32 * MAX_SLOTS + 128 * MAX_SEATS);
     assert!(size_of::<Header>() <= PAGE);
     assert!(
         MAX_SLOTS <= 64,
@@ -302,5 +306,54 @@ impl SlotTable for Table<'_> {
 
     fn hold(&self, seat: usize) -> &AtomicU32 {
         &self.header.seats[seat].hold
+    }
+}
+
+/// Where the header's fields are, for tests that corrupt a region on purpose (the layout
+/// is a cross-process contract, so these are stable for a given [`LAYOUT_VERSION`]).
+#[doc(hidden)]
+pub mod offsets {
+    use super::{Header, Seat, SlotMeta};
+    use std::mem::{offset_of, size_of};
+
+    /// (name, byte offset, width in bytes) of every write-once layout field.
+    pub const LAYOUT_FIELDS: &[(&str, usize, usize)] = &[
+        ("magic", offset_of!(Header, magic), 8),
+        ("layout_version", offset_of!(Header, layout_version), 4),
+        ("header_size", offset_of!(Header, header_size), 4),
+        ("endian", offset_of!(Header, endian), 4),
+        ("pointer_width", offset_of!(Header, pointer_width), 4),
+        ("total_size", offset_of!(Header, total_size), 8),
+        ("slot_count", offset_of!(Header, slot_count), 4),
+        ("seat_count", offset_of!(Header, seat_count), 4),
+        ("width", offset_of!(Header, width), 4),
+        ("height", offset_of!(Header, height), 4),
+        ("stride", offset_of!(Header, stride), 4),
+        ("pixel_format", offset_of!(Header, pixel_format), 4),
+        ("frame_bytes", offset_of!(Header, frame_bytes), 8),
+        ("slot_offset", offset_of!(Header, slot_offset), 8),
+        ("slot_stride", offset_of!(Header, slot_stride), 8),
+    ];
+    /// The producer state word (u32).
+    pub const STATE: usize = offset_of!(Header, state);
+    /// The heartbeat (u64 ns).
+    pub const HEARTBEAT: usize = offset_of!(Header, heartbeat_ns);
+    /// The `latest` word (u64: seq << 8 | slot).
+    pub const LATEST: usize = offset_of!(Header, latest);
+    /// Slot `slot`'s seq (u64).
+    pub const fn slot_seq(slot: usize) -> usize {
+        offset_of!(Header, slots) + slot * size_of::<SlotMeta>() + offset_of!(SlotMeta, seq)
+    }
+    /// Seat `seat`'s word (u64: state << 56 | generation << 32 | pid).
+    pub const fn seat_word(seat: usize) -> usize {
+        offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, word)
+    }
+    /// Seat `seat`'s hold (u32).
+    pub const fn seat_hold(seat: usize) -> usize {
+        offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, hold)
+    }
+    /// Seat `seat`'s semaphore (sem_t).
+    pub const fn seat_sem(seat: usize) -> usize {
+        offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, sem)
     }
 }

@@ -42,7 +42,7 @@ pub use error::{Corrupt, CreateError, OpenError, WaitError};
 #[cfg(not(loom))]
 pub use format::{FormatError, FrameFormat, MAX_DIMENSION, PixelFormat, UnknownPixelFormat};
 #[cfg(not(loom))]
-pub use layout::{LAYOUT_VERSION, MAX_SEATS};
+pub use layout::{LAYOUT_VERSION, MAX_SEATS, offsets};
 #[cfg(not(loom))]
 pub use name::{DEFAULT_STREAM, InvalidStreamName, STREAM_ENV, StreamName};
 #[cfg(not(loom))]

@@ -188,8 +188,13 @@ impl Reader {
                     self.check_state()?;
                 }
                 Woken::TimedOut | Woken::Interrupted => {}
-                // A garbage semaphore: do not spin on it; sleep out the slice instead.
-                Woken::Failed(_) => std::thread::sleep(Deadline::from_ns(until).remaining()),
+                // A garbage semaphore: poll `latest` every millisecond instead (degraded
+                // latency, never a hang and never a busy loop).
+                Woken::Failed(_) => std::thread::sleep(
+                    Deadline::from_ns(until)
+                        .remaining()
+                        .min(Duration::from_millis(1)),
+                ),
             }
         }
     }
@@ -295,6 +300,43 @@ impl Reader {
 
     pub(crate) fn seat_index(&self) -> usize {
         self.seat as usize
+    }
+
+    /// Benchmarks only: waits on this seat's semaphore (nothing else) and returns the
+    /// probe stamp a `Supervisor::probe` stored, or `None` at the deadline.
+    #[doc(hidden)]
+    pub fn probe_wait(&self, deadline: Deadline) -> Option<u64> {
+        loop {
+            match self.region.sem(self.seat).wait_until(deadline) {
+                // SYNC POINT: probe (Acquire side).
+                Woken::Posted => return Some(self.region.header().probe.0.load(Ordering::Acquire)),
+                Woken::Interrupted => continue,
+                Woken::TimedOut | Woken::Failed(_) => return None,
+            }
+        }
+    }
+
+    /// Benchmarks only: spins until the probe stamp differs from `last` and returns it, or
+    /// `None` at the deadline.
+    #[doc(hidden)]
+    pub fn probe_spin(&self, last: u64, deadline: Deadline) -> Option<u64> {
+        let probe = &self.region.header().probe.0;
+        let mut spins = 0u32;
+        loop {
+            // SYNC POINT: probe (Acquire side).
+            let now = probe.load(Ordering::Acquire);
+            if now != last {
+                return Some(now);
+            }
+            std::hint::spin_loop();
+            spins += 1;
+            if spins % SPINS_PER_YIELD == 0 {
+                std::thread::yield_now();
+                if deadline.expired() {
+                    return None;
+                }
+            }
+        }
     }
 
     /// The stream format.

@@ -4,8 +4,16 @@
 //! instruction cannot leave one wedged (unlike a non-robust pthread mutex). Every wait has
 //! a CLOCK_MONOTONIC deadline (`sem_clockwait`), so even a semaphore overwritten with
 //! garbage can only cost a timeout, never a hang.
+//!
+//! One garbage field would cost more: glibc passes the semaphore's `private` word into the
+//! futex op, and on the kernel's EINVAL it aborts the process ("The futex facility returned
+//! an unexpected error code"). So before every call the word is checked against the value
+//! `sem_init(pshared = 1)` writes; a semaphore that fails the check is treated as unusable
+//! (the waiter falls back to short sleeps) instead of being handed to glibc.
 
 use std::cell::UnsafeCell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
@@ -33,6 +41,27 @@ pub(crate) enum Woken {
     Failed(Errno),
 }
 
+/// glibc's `struct new_sem` on 64-bit targets: `uint64_t data; int private; int pad;`.
+const PRIVATE_WORD: usize = 2;
+const _: () = assert!(std::mem::size_of::<libc::sem_t>() >= 4 * (PRIVATE_WORD + 1));
+const _: () = assert!(std::mem::align_of::<libc::sem_t>() >= 4);
+
+/// The `private` word glibc's `sem_init(pshared = 1)` writes, learned once from a local
+/// semaphore so no glibc constant is hard-coded.
+fn shared_private_word() -> u32 {
+    static WORD: OnceLock<u32> = OnceLock::new();
+    *WORD.get_or_init(|| {
+        // SAFETY: an all-zero sem_t is valid storage for sem_init.
+        let cell: UnsafeCell<libc::sem_t> = UnsafeCell::new(unsafe { std::mem::zeroed() });
+        let sem = Semaphore::new(&cell);
+        // SAFETY: the semaphore is local to this function and nobody else sees it.
+        match unsafe { sem.init() } {
+            Ok(()) => sem.private_word(),
+            Err(_) => u32::MAX, // Never expected; every semaphore then counts as unusable.
+        }
+    })
+}
+
 /// A process-shared semaphore inside a mapping.
 #[derive(Clone, Copy)]
 pub(crate) struct Semaphore<'a> {
@@ -57,10 +86,26 @@ impl<'a> Semaphore<'a> {
         Errno::result(rc).map(drop)
     }
 
+    fn private_word(&self) -> u32 {
+        let word = self
+            .cell
+            .get()
+            .cast::<AtomicU32>()
+            .wrapping_add(PRIVATE_WORD);
+        // SAFETY: the word lies inside the sem_t (size asserted above), is 4-aligned, and is
+        // read atomically because another process may write it.
+        unsafe { (*word).load(Ordering::Relaxed) }
+    }
+
+    /// Whether glibc may be given this semaphore without risking an abort.
+    fn usable(&self) -> bool {
+        self.private_word() == shared_private_word()
+    }
+
     /// Posts if the value is 0: a binary wake, so a paused consumer's semaphore cannot
     /// count up without bound.
     pub(crate) fn post_if_zero(&self) {
-        if self.value() == Some(0) {
+        if self.value() == Some(0) && self.usable() {
             // SAFETY: the semaphore lives in a mapping that outlives `self`; glibc's sem_post
             // is async-signal-safe and process-shared. Garbage contents make it fail with
             // EOVERFLOW/EINVAL at worst, which a wake hint may ignore.
@@ -70,6 +115,9 @@ impl<'a> Semaphore<'a> {
 
     /// Posts unconditionally (used to wake everyone on a state change).
     pub(crate) fn post(&self) {
+        if !self.usable() {
+            return;
+        }
         // SAFETY: as in `post_if_zero`.
         unsafe { libc::sem_post(self.cell.get()) };
     }
@@ -84,6 +132,9 @@ impl<'a> Semaphore<'a> {
 
     /// Takes one post without waiting; false when there is none.
     pub(crate) fn try_wait(&self) -> bool {
+        if !self.usable() {
+            return false;
+        }
         // SAFETY: valid semaphore pointer (see `post_if_zero`).
         unsafe { libc::sem_trywait(self.cell.get()) == 0 }
     }
@@ -100,6 +151,9 @@ impl<'a> Semaphore<'a> {
 
     /// Waits for a post until `deadline` on CLOCK_MONOTONIC.
     pub(crate) fn wait_until(&self, deadline: Deadline) -> Woken {
+        if !self.usable() {
+            return Woken::Failed(Errno::EINVAL);
+        }
         let ns = deadline.as_ns();
         let abstime = libc::timespec {
             tv_sec: (ns / 1_000_000_000).min(i64::MAX as u64) as libc::time_t,
@@ -153,5 +207,22 @@ mod tests {
         sem.post();
         sem.drain();
         assert_eq!(sem.value(), Some(0));
+    }
+
+    #[test]
+    fn a_garbage_private_word_is_refused_not_handed_to_glibc() {
+        let cell = fresh();
+        let sem = Semaphore::new(&cell);
+        // SAFETY: private to this test.
+        unsafe { sem.init() }.unwrap();
+        assert!(sem.usable());
+        let word = cell.get().cast::<AtomicU32>().wrapping_add(PRIVATE_WORD);
+        // SAFETY: inside the test's own sem_t.
+        unsafe { (*word).store(0xDEAD_BEEF, Ordering::Relaxed) };
+        assert!(!sem.usable());
+        sem.post();
+        assert!(!sem.try_wait());
+        let woken = sem.wait_until(Deadline::after(Duration::from_secs(5)));
+        assert_eq!(woken, Woken::Failed(Errno::EINVAL));
     }
 }

@@ -348,4 +348,37 @@ impl Supervisor {
     pub fn epoch(&self) -> u64 {
         self.region.layout().epoch
     }
+
+    /// Wakes seat `seat` (posts its semaphore if it is 0): every message sent to a consumer
+    /// is followed by a wake, since consumers look at their queue after each wake.
+    pub fn wake(&self, seat: u32) {
+        if seat < self.region.layout().seats {
+            self.region.sem(seat).post_if_zero();
+        }
+    }
+
+    /// Benchmarks only: stamps "now" into the header's probe word and posts seat `seat`'s
+    /// semaphore, so a reader can measure the bare wake-up (`Reader::probe_wait`) and the
+    /// bare spinning atomic (`Reader::probe_spin`) beside the slot protocol, in one region.
+    #[doc(hidden)]
+    pub fn probe(&self, seat: u32) {
+        // SYNC POINT: probe. Release pairs with the Acquire loads in the probe readers.
+        self.region
+            .header()
+            .probe
+            .0
+            .store(monotonic_ns(), Ordering::Release);
+        if seat < self.region.layout().seats {
+            self.region.sem(seat).post();
+        }
+    }
+
+    /// Ends the stream on behalf of a writer that cannot (its thread is blocked in a
+    /// source): state Stopping, every seat woken, the name unlinked. Only for a process
+    /// about to exit; the writer's own drop, if it ever runs, repeats the unlink harmlessly
+    /// since the name stays ours while we live.
+    pub fn stop_stream(&self) {
+        self.region.set_state_and_wake(STATE_STOPPING);
+        self.region.unlink();
+    }
 }

@@ -3,7 +3,7 @@
 //!
 //! Layout, for a `width` x `height` frame (pixel x is in bar `x * 8 / width`):
 //! - `bars`: the eight [`BARS`] across the whole frame, equally wide; the same every frame.
-//! - `moving`: the bars over the top [`BARS_HEIGHT_NUM`]/4 of the rows; below them a
+//! - `moving`: the bars over the top [`moving_bars_height`] rows (3/4); below them a
 //!   near-black strip with the frame number in white 7-segment digits; a white box of
 //!   `min(width, bars height) / 6` pixels bouncing over the bars; and the integrity stamp
 //!   of [`integrity`](crate::integrity) (seq header on the first row, 64 marker points).
@@ -37,8 +37,11 @@ pub const BARS: [[u8; 3]; 8] = [
     [0, 0, 0],
 ];
 
-/// The `moving` pattern's bars cover the top `BARS_HEIGHT_NUM / 4` of the rows.
-pub const BARS_HEIGHT_NUM: u32 = 3;
+/// How many rows of a `height`-high frame the `moving` pattern's bars cover (the top
+/// three quarters); the `bars` pattern covers them all.
+pub fn moving_bars_height(height: u32) -> u32 {
+    (u64::from(height) * 3 / 4) as u32
+}
 
 /// The colour (R, G, B) of the bar that column `x` of a `width`-wide frame falls in.
 pub fn bar_colour(width: u32, x: u32) -> [u8; 3] {
@@ -72,14 +75,12 @@ impl Painter {
                 [b, g, r, 255]
             })
             .collect();
-        let strip_row = STRIP.repeat(width as usize);
-        let height = height as usize;
         Painter {
             width: width as usize,
-            height,
+            height: height as usize,
             bars_row,
-            strip_row,
-            bars_height: height * BARS_HEIGHT_NUM as usize / 4,
+            strip_row: STRIP.repeat(width as usize),
+            bars_height: moving_bars_height(height) as usize,
         }
     }
 

@@ -1,0 +1,403 @@
+//! The frame region across processes: handoff latency (publish → the consumer holds the
+//! slot) per frame size and wait strategy, beside the bare primitives measured in the same
+//! run (a process-shared semaphore wake-up, a spinning atomic), and full-frame throughput
+//! beside one core writing a private buffer of the same size.
+//!
+//! The other process is this bench binary re-executed with [`ROLE`] set; the two are pinned
+//! to different CPUs. Criterion times each case (mean handoff per iteration); a percentile
+//! report (p50/p99 and the ratios the issue targets) is printed at the end and written to
+//! `target/criterion/handoff-report.md`.
+#![forbid(unsafe_code)]
+
+use std::hint::black_box;
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use hdrhistogram::Histogram;
+use nix::sched::{CpuSet, sched_setaffinity};
+use nix::sys::prctl::set_pdeathsig;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use shm_frames::{
+    Deadline, FrameFormat, PixelFormat, Reader, ReaderOptions, RegionBuilder, StreamName,
+    StreamOwner, WaitStrategy, monotonic_ns,
+};
+
+/// Which role a re-executed child plays: `publisher`, `prober` or `filler`.
+const ROLE: &str = "FRAMEPIPE_BENCH_ROLE";
+const STREAM: &str = "FRAMEPIPE_BENCH_STREAM";
+const SIZE: &str = "FRAMEPIPE_BENCH_SIZE";
+const CPU: &str = "FRAMEPIPE_BENCH_CPU";
+
+/// Time between two publishes in the latency cases: long enough that a blocking consumer
+/// is asleep again when the next frame comes, so each sample is a real wake-up.
+const GAP: Duration = Duration::from_micros(250);
+
+const SIZES: [(u32, u32); 3] = [(640, 480), (1920, 1080), (3840, 2160)];
+
+fn main() {
+    if let Ok(role) = std::env::var(ROLE) {
+        child(&role);
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (here, there) = (usize::from(cpus > 1), 0);
+    pin(here);
+    let mut c = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    let mut report = Report::default();
+    bare(&mut c, &mut report, there);
+    handoff(&mut c, &mut report, there);
+    throughput(&mut c, &mut report, there);
+    c.final_summary();
+    report.finish();
+}
+
+fn pin(cpu: usize) {
+    let mut set = CpuSet::new();
+    set.set(cpu).expect("cpu index in range");
+    sched_setaffinity(Pid::from_raw(0), &set).expect("sched_setaffinity");
+}
+
+fn bgra(width: u32, height: u32) -> FrameFormat {
+    FrameFormat::new(width, height, PixelFormat::Bgra).expect("valid format")
+}
+
+/// A child process that dies with us (SIGKILL on drop, and PR_SET_PDEATHSIG).
+struct ChildRole {
+    child: Child,
+    stream: StreamName,
+}
+
+impl ChildRole {
+    fn spawn(role: &str, size: (u32, u32), cpu: usize) -> ChildRole {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stream = StreamName::new(&format!("bench{}-{n}", std::process::id())).unwrap();
+        let child = Command::new(std::env::current_exe().expect("own path"))
+            .env(ROLE, role)
+            .env(STREAM, stream.as_str())
+            .env(SIZE, format!("{}x{}", size.0, size.1))
+            .env(CPU, cpu.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn bench child");
+        ChildRole { child, stream }
+    }
+
+    fn reader(&self, strategy: WaitStrategy) -> Reader {
+        let options = ReaderOptions {
+            wait: Duration::from_secs(30),
+            strategy,
+        };
+        Reader::open(&self.stream, options).expect("attach to the bench child")
+    }
+}
+
+impl Drop for ChildRole {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = nix::sys::mman::shm_unlink(self.stream.shm_name().as_str());
+    }
+}
+
+fn child(role: &str) {
+    let _ = set_pdeathsig(Signal::SIGKILL);
+    let cpu: usize = std::env::var(CPU)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pin(cpu);
+    let stream = StreamName::new(&std::env::var(STREAM).expect("stream")).unwrap();
+    let size = std::env::var(SIZE).expect("size");
+    let (w, h) = size.split_once('x').expect("WxH");
+    let format = bgra(w.parse().unwrap(), h.parse().unwrap());
+    let owner = StreamOwner::claim(&stream).expect("claim the bench stream");
+    let mut writer = RegionBuilder::new(&owner, format)
+        .create()
+        .expect("create region");
+    let supervisor = writer.supervisor();
+    let beat = supervisor.clone();
+    std::thread::spawn(move || {
+        pin(cpu);
+        loop {
+            beat.beat();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut jittered_gap = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        GAP + Duration::from_micros(rng % 100)
+    };
+    match role {
+        // Publishes a frame every GAP, touching only its first bytes: the handoff alone.
+        "publisher" => loop {
+            std::thread::sleep(jittered_gap());
+            if let Some(mut slot) = writer.slot() {
+                let seq = slot.seq();
+                slot[..8].copy_from_slice(&seq.to_le_bytes());
+                slot.publish(None);
+            }
+        },
+        // The bare primitives: stamp the probe word and post the semaphore every GAP.
+        "prober" => loop {
+            std::thread::sleep(jittered_gap());
+            supervisor.probe(0);
+        },
+        // Fills every byte of every frame, as fast as it can.
+        "filler" => loop {
+            if let Some(mut slot) = writer.slot() {
+                let seq = slot.seq();
+                slot.fill(seq as u8);
+                slot.publish(None);
+            }
+        },
+        other => panic!("unknown bench role {other}"),
+    }
+}
+
+/// Latency samples (ns) per case, and throughput per case, for the final report.
+#[derive(Default)]
+struct Report {
+    latency: Vec<(String, Histogram<u64>)>,
+    rates: Vec<(String, f64)>,
+}
+
+impl Report {
+    fn histogram(&mut self, case: &str) -> &mut Histogram<u64> {
+        if !self.latency.iter().any(|(name, _)| name == case) {
+            let h = Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("bounds");
+            self.latency.push((case.to_owned(), h));
+        }
+        &mut self
+            .latency
+            .iter_mut()
+            .find(|(name, _)| name == case)
+            .unwrap()
+            .1
+    }
+
+    fn quantile_us(&self, case: &str, q: f64) -> Option<f64> {
+        let (_, h) = self.latency.iter().find(|(name, _)| name == case)?;
+        (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
+    }
+
+    fn rate(&self, case: &str) -> Option<f64> {
+        self.rates
+            .iter()
+            .find(|(name, _)| name == case)
+            .map(|(_, r)| *r)
+    }
+
+    fn finish(&self) {
+        let mut out = String::new();
+        out.push_str("| case | samples | p50 us | p99 us | max us |\n|---|---|---|---|---|\n");
+        for (name, h) in &self.latency {
+            out.push_str(&format!(
+                "| {name} | {} | {:.2} | {:.2} | {:.2} |\n",
+                h.len(),
+                h.value_at_quantile(0.5) as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+                h.max() as f64 / 1000.0
+            ));
+        }
+        out.push_str("\n| throughput | frames/s |\n|---|---|\n");
+        for (name, rate) in &self.rates {
+            out.push_str(&format!("| {name} | {rate:.1} |\n"));
+        }
+        out.push_str("\nRatios (targets in parentheses):\n");
+        let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+        let mut line = |label: &str, value: Option<f64>, target: &str| {
+            if let Some(v) = value {
+                out.push_str(&format!("- {label}: {v:.2} ({target})\n"));
+            }
+        };
+        let sem50 = self.quantile_us("bare/semaphore_wake", 0.5);
+        let sem99 = self.quantile_us("bare/semaphore_wake", 0.99);
+        let spin50 = self.quantile_us("bare/spinning_atomic", 0.5);
+        for (w, h) in SIZES {
+            let block = format!("handoff/{w}x{h}/block");
+            line(
+                &format!("{w}x{h} Block p50 / semaphore p50"),
+                ratio(self.quantile_us(&block, 0.5), sem50),
+                "<= 1.5",
+            );
+            line(
+                &format!("{w}x{h} Block p99 / semaphore p99"),
+                ratio(self.quantile_us(&block, 0.99), sem99),
+                "<= 2.5",
+            );
+            let spin = format!("handoff/{w}x{h}/spin");
+            line(
+                &format!("{w}x{h} Spin p50 / spinning atomic p50"),
+                ratio(self.quantile_us(&spin, 0.5), spin50),
+                "<= 3",
+            );
+        }
+        for strategy in ["block", "spin"] {
+            line(
+                &format!("3840x2160 / 640x480 {strategy} p50"),
+                ratio(
+                    self.quantile_us(&format!("handoff/3840x2160/{strategy}"), 0.5),
+                    self.quantile_us(&format!("handoff/640x480/{strategy}"), 0.5),
+                ),
+                "<= 1.3",
+            );
+        }
+        line(
+            "3840x2160 full write+read pipeline / private buffer writes",
+            ratio(
+                self.rate("throughput/pipeline"),
+                self.rate("throughput/private_write"),
+            ),
+            ">= 0.8",
+        );
+        println!("\n## handoff report\n\n{out}");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/criterion/handoff-report.md");
+        if let Ok(mut file) = std::fs::File::create(&path) {
+            let _ = file.write_all(out.as_bytes());
+            println!("(written to {})", path.display());
+        }
+    }
+}
+
+/// The bare primitives, in a region of the same kind: a semaphore wake-up and a spinning
+/// atomic load, stamped by the other process just before it posts/stores.
+fn bare(c: &mut Criterion, report: &mut Report, there: usize) {
+    let child = ChildRole::spawn("prober", (64, 64), there);
+    let mut group = c.benchmark_group("bare");
+    for (case, spin) in [("semaphore_wake", false), ("spinning_atomic", true)] {
+        let reader = child.reader(WaitStrategy::Block);
+        let name = format!("bare/{case}");
+        group.bench_function(case, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut last = 0;
+                let mut taken = 0;
+                while taken < iters {
+                    let deadline = Deadline::after(Duration::from_secs(5));
+                    let stamp = if spin {
+                        reader.probe_spin(last, deadline)
+                    } else {
+                        reader.probe_wait(deadline)
+                    };
+                    let now = monotonic_ns();
+                    let Some(stamp) = stamp else {
+                        panic!("the prober stopped")
+                    };
+                    last = stamp;
+                    let latency = now.saturating_sub(stamp);
+                    let _ = report.histogram(&name).record(latency.max(1));
+                    total += Duration::from_nanos(latency);
+                    taken += 1;
+                }
+                total
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Publish → held, per frame size and wait strategy.
+fn handoff(c: &mut Criterion, report: &mut Report, there: usize) {
+    for (w, h) in SIZES {
+        let child = ChildRole::spawn("publisher", (w, h), there);
+        let mut group = c.benchmark_group(format!("handoff/{w}x{h}"));
+        for (case, strategy) in [
+            ("block", WaitStrategy::Block),
+            ("spin", WaitStrategy::Spin),
+            (
+                "spin_then_block_50us",
+                WaitStrategy::SpinThenBlock(Duration::from_micros(50)),
+            ),
+        ] {
+            let mut reader = child.reader(strategy);
+            let name = format!("handoff/{w}x{h}/{case}");
+            group.bench_function(case, |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let frame = reader.wait_frame(Duration::from_secs(5)).expect("frame");
+                        let info = frame.info();
+                        black_box(frame[0]);
+                        let latency = info.taken_ns.saturating_sub(info.publish_ns);
+                        let _ = report.histogram(&name).record(latency.max(1));
+                        total += Duration::from_nanos(latency);
+                    }
+                    total
+                });
+            });
+            drop(reader);
+        }
+        group.finish();
+    }
+}
+
+/// Sums a frame 8 bytes at a time: the consumer reads every byte.
+fn read_all(frame: &[u8]) -> u64 {
+    frame.chunks_exact(8).fold(0u64, |acc, w| {
+        acc.wrapping_add(u64::from_le_bytes(w.try_into().unwrap()))
+    })
+}
+
+/// 3840x2160 frames written in full by the producer and read in full by the consumer,
+/// beside one core writing a private buffer of the same size.
+fn throughput(c: &mut Criterion, report: &mut Report, there: usize) {
+    let format = bgra(3840, 2160);
+    let mut group = c.benchmark_group("throughput");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(4));
+
+    let mut private = vec![0u8; format.frame_bytes()];
+    let (mut frames, mut busy) = (0u64, Duration::ZERO);
+    group.bench_function("private_write", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for i in 0..iters {
+                private.fill((frames + i) as u8);
+                black_box(&private);
+            }
+            let elapsed = start.elapsed();
+            frames += iters;
+            busy += elapsed;
+            elapsed
+        });
+    });
+    report.rates.push((
+        "throughput/private_write".into(),
+        frames as f64 / busy.as_secs_f64(),
+    ));
+
+    let child = ChildRole::spawn("filler", (3840, 2160), there);
+    let mut reader = child.reader(WaitStrategy::Block);
+    let (mut frames, mut busy) = (0u64, Duration::ZERO);
+    group.bench_function("pipeline", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let frame = reader.wait_frame(Duration::from_secs(5)).expect("frame");
+                black_box(read_all(&frame));
+            }
+            let elapsed = start.elapsed();
+            frames += iters;
+            busy += elapsed;
+            elapsed
+        });
+    });
+    report.rates.push((
+        "throughput/pipeline".into(),
+        frames as f64 / busy.as_secs_f64(),
+    ));
+    group.finish();
+}

@@ -1,0 +1,261 @@
+//! Fixtures shared by shm-frames' integration tests: unique names, RAII cleanup of shm
+//! objects and child processes, role re-exec, line waits with deadlines, frame checks.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use shm_frames::StreamName;
+
+/// Generous deadline for events in tests: it only catches hangs.
+pub const HANG: Duration = Duration::from_secs(30);
+
+/// A stream name no other test (or test run) uses, whose shm object is unlinked on drop.
+pub struct TestStream {
+    pub name: StreamName,
+}
+
+impl TestStream {
+    pub fn new(tag: &str) -> TestStream {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = StreamName::new(&format!("t{}{}-{}", tag, std::process::id(), n)).unwrap();
+        TestStream { name }
+    }
+
+    /// The object's path under /dev/shm.
+    pub fn shm_path(&self) -> String {
+        format!("/dev/shm{}", self.name.shm_name())
+    }
+}
+
+impl Drop for TestStream {
+    fn drop(&mut self) {
+        let _ = nix::sys::mman::shm_unlink(self.name.shm_name().as_str());
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped on drop, with its stdout lines delivered
+/// through a channel so the test can wait for one with a deadline.
+pub struct ChildProc {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    reaped: bool,
+}
+
+impl ChildProc {
+    /// Re-executes this test binary running only `__role_entry`, with `FP_ROLE=role`.
+    pub fn role(role: &str, envs: &[(&str, String)]) -> ChildProc {
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = Command::new(exe);
+        cmd.args([
+            "__role_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env("FP_ROLE", role);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        ChildProc::spawn(cmd)
+    }
+
+    pub fn spawn(mut cmd: Command) -> ChildProc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        ChildProc {
+            child,
+            stdin,
+            lines: rx,
+            reaped: false,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The first line starting with `prefix` (others are skipped), within `timeout`.
+    pub fn expect(&self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Timeout) => panic!("no {prefix:?} line within {timeout:?}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("child exited before printing {prefix:?}")
+                }
+            }
+        }
+    }
+
+    /// Closes the child's stdin (roles take EOF as "finish cleanly").
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Sends one line to the child's stdin.
+    pub fn send(&mut self, line: &str) {
+        if let Some(stdin) = &mut self.stdin {
+            let _ = writeln!(stdin, "{line}");
+        }
+    }
+
+    /// SIGKILL without reaping: the child stays a zombie until `reap`.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    /// Waits for the child to exit (with a deadline that only catches hangs).
+    pub fn reap(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + HANG;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.reaped = true;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "child did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads an environment variable set by the parent for a role.
+pub fn env(key: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| panic!("{key} not set"))
+}
+
+pub fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Prints a line for the parent and flushes it.
+pub fn say(line: impl AsRef<str>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.as_ref());
+    let _ = out.flush();
+}
+
+/// Blocks until the parent closes our stdin.
+pub fn wait_for_stdin_eof() {
+    let mut sink = String::new();
+    while std::io::stdin()
+        .read_line(&mut sink)
+        .map(|n| n > 0)
+        .unwrap_or(false)
+    {
+        sink.clear();
+    }
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Fills a frame so that any mix of two frames is detectable: the seq at the start and at
+/// the end, a pseudo-random payload derived from the seq, and the payload's checksum.
+pub fn fill_frame(frame: &mut [u8], seq: u64) {
+    let words = frame.len() / 8;
+    assert!(words >= 4, "frame too small for the check");
+    let mut sum = 0u64;
+    for i in 1..words - 2 {
+        let w = splitmix(seq ^ (i as u64) << 20);
+        sum = sum.wrapping_add(w);
+        frame[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    frame[..8].copy_from_slice(&seq.to_le_bytes());
+    frame[(words - 2) * 8..(words - 1) * 8].copy_from_slice(&sum.to_le_bytes());
+    frame[(words - 1) * 8..words * 8].copy_from_slice(&seq.to_le_bytes());
+}
+
+/// Checks a frame filled by `fill_frame`; returns its seq or what is wrong.
+pub fn check_frame(frame: &[u8]) -> Result<u64, String> {
+    let words = frame.len() / 8;
+    let word = |i: usize| u64::from_le_bytes(frame[i * 8..i * 8 + 8].try_into().unwrap());
+    let (first, last) = (word(0), word(words - 1));
+    if first != last {
+        return Err(format!(
+            "torn: starts with seq {first}, ends with seq {last}"
+        ));
+    }
+    let mut sum = 0u64;
+    for i in 1..words - 2 {
+        let w = word(i);
+        if w != splitmix(first ^ (i as u64) << 20) {
+            return Err(format!("torn: word {i} is not from seq {first}"));
+        }
+        sum = sum.wrapping_add(w);
+    }
+    if sum != word(words - 2) {
+        return Err(format!("checksum mismatch in seq {first}"));
+    }
+    Ok(first)
+}
+
+/// A stream's shm object opened as a file, for poking garbage into it the way a buggy
+/// peer would (pwrite/pread reach the same pages the mappings share, without unsafe).
+pub struct RawRegion {
+    file: std::fs::File,
+}
+
+impl RawRegion {
+    pub fn open(stream: &TestStream) -> RawRegion {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(stream.shm_path())
+            .expect("open shm object");
+        RawRegion { file }
+    }
+
+    pub fn read(&self, offset: usize, width: usize) -> u64 {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = [0u8; 8];
+        self.file
+            .read_exact_at(&mut bytes[..width], offset as u64)
+            .unwrap();
+        u64::from_le_bytes(bytes)
+    }
+
+    pub fn write(&mut self, offset: usize, width: usize, value: u64) {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_all_at(&value.to_le_bytes()[..width], offset as u64)
+            .unwrap();
+    }
+}
