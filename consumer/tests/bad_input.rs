@@ -114,3 +114,26 @@ fn usage_errors_exit_2() {
         "{text}"
     );
 }
+
+#[test]
+fn a_live_producer_without_frames_is_a_timeout() {
+    let stream = TestStream::new();
+    let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
+    let mut script = Script::pattern(format, PatternKind::Moving, 0.0);
+    script.phases[0].count = Some(0);
+    let producer = TestProducer::start(&stream, script);
+    producer.expect(|e| *e == common::Event::Done);
+    let dir = TempDir::new("timeout");
+    let path = dir.join("none.png");
+    let out = consumer(&[
+        "snapshot",
+        path.to_str().unwrap(),
+        "--stream",
+        stream.as_str(),
+        "--wait",
+        "300ms",
+    ]);
+    out.assert_code(4);
+    assert_error_line(&out.stderr, "no frame from stream");
+    assert!(dir.files().is_empty(), "left: {:?}", dir.files());
+}

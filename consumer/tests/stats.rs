@@ -191,3 +191,29 @@ fn follows_a_format_change() {
     assert_eq!(value["format"], "320x240 i420");
     assert_eq!(value["torn"], 0, "{value}");
 }
+
+#[test]
+fn every_wait_strategy_verifies() {
+    let stream = TestStream::new();
+    let _producer = TestProducer::start(
+        &stream,
+        Script::pattern(bgra(320, 240), PatternKind::Moving, 500.0),
+    );
+    for strategy in ["block", "spin", "spin-then-block"] {
+        let out = consumer(&[
+            "stats",
+            "--stream",
+            stream.as_str(),
+            "--frames",
+            "50",
+            "--verify",
+            "--json",
+            "--strategy",
+            strategy,
+        ]);
+        out.assert_code(0);
+        let value = json(&out.stdout_text());
+        assert_eq!(value["frames"], 50, "{strategy}");
+        assert_eq!(value["torn"], 0, "{strategy}: {value}");
+    }
+}
