@@ -137,3 +137,35 @@ fn a_live_producer_without_frames_is_a_timeout() {
     assert_error_line(&out.stderr, "no frame from stream");
     assert!(dir.files().is_empty(), "left: {:?}", dir.files());
 }
+
+#[test]
+fn a_stream_of_another_user_is_permission_denied() {
+    if !nix::unistd::geteuid().is_root() || !common::have("setpriv") {
+        println!("SKIPPED a_stream_of_another_user: needs root and setpriv");
+        eprintln!("SKIPPED a_stream_of_another_user: needs root and setpriv");
+        return;
+    }
+    // The stream is root's (mode 0600); the consumer runs as nobody (uid 65534), from a copy
+    // of the binary that nobody can execute (the build directory may not be reachable).
+    let stream = TestStream::new();
+    let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
+    let _producer =
+        TestProducer::start(&stream, Script::pattern(format, PatternKind::Moving, 30.0));
+    let dir = TempDir::new("user");
+    let copy = dir.join("consumer");
+    std::fs::copy(common::CONSUMER, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Proc::spawn(
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy)
+            .args(["stats", "--stream", stream.as_str(), "--wait", "2s"]),
+        None,
+    )
+    .finish();
+    out.assert_code(1);
+    assert_error_line(&out.stderr, "permission denied");
+    assert!(out.stderr.contains("another user"), "{}", out.stderr);
+}
