@@ -90,6 +90,9 @@ fn execute(config: Config, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
             Ok(end_code(end))
         }
         Command::Record { path, options } => {
+            if path.as_os_str() == "-" {
+                refuse_terminal_stdout()?;
+            }
             let out = OutputFile::create(&path)?;
             let mut session = Session::open(attach, stop)?;
             let recorded = record::run(&mut session, out, &options, stop)?;
@@ -103,6 +106,7 @@ fn execute(config: Config, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
             Ok(end_code(recorded.end))
         }
         Command::Pipe { frames } => {
+            refuse_terminal_stdout()?;
             let out = OutputFile::create(&PathBuf::from("-"))?;
             let mut session = Session::open(attach, stop)?;
             let format = session.format();
@@ -126,6 +130,16 @@ fn execute(config: Config, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(OK))
         }
     }
+}
+
+/// Video on a terminal is garbage on screen: ask for a redirection instead.
+fn refuse_terminal_stdout() -> anyhow::Result<()> {
+    if std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "standard output is a terminal: redirect it to a file or a pipe (e.g. `| ffplay ...`)"
+        );
+    }
+    Ok(())
 }
 
 fn print_progress(progress: &Progress) {
