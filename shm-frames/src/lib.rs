@@ -35,6 +35,9 @@ mod slot;
 #[cfg(not(loom))]
 mod writer;
 
+#[cfg(all(feature = "testing", not(loom)))]
+pub mod testing;
+
 #[cfg(not(loom))]
 pub use clock::{Deadline, monotonic_ns};
 #[cfg(not(loom))]

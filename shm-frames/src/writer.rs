@@ -52,7 +52,7 @@ impl<'a> RegionBuilder<'a> {
     /// Retires any object left under the name (a crashed producer's) and creates a new
     /// one with the next epoch.
     pub fn create(self) -> Result<Writer, CreateError> {
-        let region = create_region(self.owner.name(), self.format, self.seats, self.mode)?;
+        let region = create_region(self.owner.name(), self.format, self.seats, self.mode, 0)?;
         Ok(Writer {
             owner: self.owner.clone(),
             region: Arc::new(region),
@@ -66,13 +66,17 @@ impl<'a> RegionBuilder<'a> {
     }
 }
 
+/// Creates the region with an epoch above both `previous` (ours, already retired) and
+/// whatever object is left under the name.
 fn create_region(
     name: &StreamName,
     format: FrameFormat,
     seats: u32,
     mode: u32,
+    previous: u64,
 ) -> Result<Region, CreateError> {
-    let epoch = Region::retire(name).map_or(1, |old| old.wrapping_add(1).max(1));
+    let left = Region::retire(name).unwrap_or(0);
+    let epoch = left.max(previous).saturating_add(1);
     let region = Region::create(name, format, seats, mode, epoch)?;
     tracing::debug!(stream = %name, %format, seats, epoch, "region created");
     Ok(region)
@@ -232,11 +236,12 @@ impl Writer {
     pub fn replace(&mut self, format: FrameFormat) -> Result<(), ReplaceError> {
         let seats = self.seats();
         let old_format = self.format();
+        let epoch = self.epoch();
         self.retire(STATE_REPLACED);
         let name = self.owner.name().clone();
-        let (region, result) = match create_region(&name, format, seats, self.mode) {
+        let (region, result) = match create_region(&name, format, seats, self.mode, epoch) {
             Ok(region) => (region, Ok(())),
-            Err(refused) => match create_region(&name, old_format, seats, self.mode) {
+            Err(refused) => match create_region(&name, old_format, seats, self.mode, epoch) {
                 Ok(region) => (region, Err(ReplaceError::Refused(refused))),
                 Err(lost) => return Err(ReplaceError::Lost { refused, lost }),
             },

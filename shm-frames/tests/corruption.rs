@@ -2,12 +2,10 @@
 //! overwrite must give a typed error (or be survived), never a panic, a hang or an
 //! out-of-bounds read.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{HANG, RawRegion, TestStream, fill_frame};
 use proptest::prelude::*;
+use shm_frames::testing::{HANG, RawRegion, TestStream, fill_frame};
 use shm_frames::{
     Corrupt, FrameFormat, OpenError, PixelFormat, Reader, ReaderOptions, RegionBuilder,
     StreamOwner, WaitError, WaitStrategy, Writer, offsets,

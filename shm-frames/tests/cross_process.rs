@@ -1,15 +1,15 @@
 //! Cross-process tests: real processes (this test binary re-executed in a role) die, hang,
 //! race and hold slots, and the region must stay correct and never hang its peers.
 
-mod common;
-
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
-use common::{ChildProc, HANG, RawRegion, TestStream, check_frame, env, env_or, fill_frame, say};
+use shm_frames::testing::{
+    ChildProc, HANG, RawRegion, TestStream, check_frame, env, env_or, fill_frame, say,
+};
 use shm_frames::{
     ClaimError, FrameFormat, OpenError, PixelFormat, Reader, ReaderOptions, RegionBuilder,
-    StreamName, StreamOwner, WaitError, WaitStrategy, offsets,
+    StreamName, StreamOwner, WaitError, WaitStrategy, offsets, testing,
 };
 
 fn small_format() -> FrameFormat {
@@ -89,7 +89,7 @@ fn role_producer(name: &StreamName) {
         writer.published(),
         writer.skipped()
     ));
-    common::wait_for_stdin_eof();
+    testing::wait_for_stdin_eof();
 }
 
 /// Attaches, takes one frame and holds it until killed.
@@ -99,7 +99,7 @@ fn role_holder(name: &StreamName) {
     let frame = reader.wait_frame(HANG).unwrap();
     check_frame(&frame).unwrap();
     say(format!("HOLDING seat {seat} seq {}", frame.seq()));
-    common::wait_for_stdin_eof();
+    testing::wait_for_stdin_eof();
     drop(frame);
 }
 
@@ -109,7 +109,7 @@ fn role_claim(name: &StreamName) {
         Ok(owner) => {
             let _writer = RegionBuilder::new(&owner, small_format()).create().unwrap();
             say("RESULT WON");
-            common::wait_for_stdin_eof();
+            testing::wait_for_stdin_eof();
         }
         Err(ClaimError::AlreadyProduced { .. }) => say("RESULT LOST"),
         Err(e) => say(format!("ERROR {e}")),

@@ -1,6 +1,9 @@
-//! Fixtures shared by shm-frames' integration tests: unique names, RAII cleanup of shm
-//! objects and child processes, role re-exec, line waits with deadlines, frame checks.
-#![allow(dead_code)]
+//! Test fixtures for framepipe's crates (feature `testing`): unique stream names whose
+//! objects are unlinked on drop, child processes killed on drop whose output lines can be
+//! awaited with a deadline, and a raw view of a region for writing garbage into it.
+//!
+//! Tests of every crate use these so a crashed run never breaks the next one.
+#![allow(clippy::missing_panics_doc)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -8,12 +11,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use shm_frames::StreamName;
+use crate::name::StreamName;
 
 /// Generous deadline for events in tests: it only catches hangs.
 pub const HANG: Duration = Duration::from_secs(30);
 
 /// A stream name no other test (or test run) uses, whose shm object is unlinked on drop.
+#[derive(Debug)]
 pub struct TestStream {
     pub name: StreamName,
 }
@@ -35,11 +39,16 @@ impl TestStream {
 impl Drop for TestStream {
     fn drop(&mut self) {
         let _ = nix::sys::mman::shm_unlink(self.name.shm_name().as_str());
+        let _ = nix::mqueue::mq_unlink(self.name.command_queue_name().as_str());
+        for seat in 0..crate::MAX_SEATS as u32 {
+            let _ = nix::mqueue::mq_unlink(self.name.event_queue_name(seat).as_str());
+        }
     }
 }
 
 /// A child process killed (SIGKILL) and reaped on drop, with its stdout lines delivered
 /// through a channel so the test can wait for one with a deadline.
+#[derive(Debug)]
 pub struct ChildProc {
     pub child: Child,
     stdin: Option<ChildStdin>,
@@ -66,23 +75,22 @@ impl ChildProc {
         ChildProc::spawn(cmd)
     }
 
+    /// Spawns `cmd` with piped stdin; the lines it writes to stdout and stderr arrive
+    /// (interleaved) through [`ChildProc::expect`]. Stderr lines are also echoed to our
+    /// stderr so a failing test shows them.
     pub fn spawn(mut cmd: Command) -> ChildProc {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn child");
-        let stdout = child.stdout.take().unwrap();
         let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let stdout = child.stdout.take().unwrap();
+        let out_tx = tx.clone();
+        std::thread::spawn(move || forward(BufReader::new(stdout), &out_tx, false));
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || forward(BufReader::new(stderr), &tx, true));
         let stdin = child.stdin.take();
         ChildProc {
             child,
@@ -92,29 +100,52 @@ impl ChildProc {
         }
     }
 
+    /// The first line containing `needle` (others are skipped), within `timeout`.
+    pub fn expect_contains(&self, needle: &str, timeout: Duration) -> String {
+        self.expect_line(|line| line.contains(needle), needle, timeout)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The first line starting with `prefix` (others are skipped), within `timeout`.
     pub fn expect(&self, prefix: &str, timeout: Duration) -> String {
+        self.expect_line(|line| line.starts_with(prefix), prefix, timeout)
+    }
+
+    fn expect_line(&self, wanted: impl Fn(&str) -> bool, what: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(line) if wanted(&line) => return line,
                 Ok(_) => continue,
-                Err(RecvTimeoutError::Timeout) => panic!("no {prefix:?} line within {timeout:?}"),
+                Err(RecvTimeoutError::Timeout) => panic!("no {what:?} line within {timeout:?}"),
                 Err(RecvTimeoutError::Disconnected) => {
-                    panic!("child exited before printing {prefix:?}")
+                    panic!("child exited before printing {what:?}")
                 }
             }
         }
     }
 
+    /// Sends SIGTERM (a clean stop request).
+    pub fn terminate(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    }
+
     /// Closes the child's stdin (roles take EOF as "finish cleanly").
     pub fn close_stdin(&mut self) {
         self.stdin = None;
+    }
+
+    /// Writes bytes to the child's stdin.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        if let Some(stdin) = &mut self.stdin {
+            let _ = stdin.write_all(bytes);
+            let _ = stdin.flush();
+        }
     }
 
     /// Sends one line to the child's stdin.
@@ -139,6 +170,18 @@ impl ChildProc {
             }
             assert!(Instant::now() < deadline, "child did not exit");
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+fn forward(reader: impl BufRead, tx: &std::sync::mpsc::Sender<String>, echo: bool) {
+    for line in reader.lines() {
+        let Ok(line) = line else { break };
+        if echo {
+            eprintln!("  child: {line}");
+        }
+        if tx.send(line).is_err() {
+            break;
         }
     }
 }
@@ -229,6 +272,7 @@ pub fn check_frame(frame: &[u8]) -> Result<u64, String> {
 
 /// A stream's shm object opened as a file, for poking garbage into it the way a buggy
 /// peer would (pwrite/pread reach the same pages the mappings share, without unsafe).
+#[derive(Debug)]
 pub struct RawRegion {
     file: std::fs::File,
 }

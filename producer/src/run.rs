@@ -1,0 +1,516 @@
+//! The producer's run: a frame thread that fills and publishes slots, and a service thread
+//! (the caller's) that keeps the heartbeat, serves the control queue and handles signals.
+//!
+//! They are apart so that a source blocked on stdin or a camera never makes the producer
+//! look dead: the heartbeat and the queue never wait for a frame.
+
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use control_msg::{Command, CommandReceiver, Event, EventSender, PatternKind, QueueConfig, Sent};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use shm_frames::{
+    ClaimError, CreateError, FrameFormat, RegionBuilder, ReplaceError, StreamOwner, Supervisor,
+    Writer, monotonic_ns,
+};
+
+use crate::SourceError;
+use crate::config::{Config, DEFAULT_FPS};
+use crate::pacing::{Pacer, Tick};
+use crate::source::spec::{SourceOptions, open_source};
+use crate::source::{Filled, FrameSource};
+
+/// How often the service thread stamps the heartbeat (DESIGN: at least every 100 ms).
+const BEAT: Duration = Duration::from_millis(50);
+
+/// How often a stats line is logged.
+const STATS_EVERY: Duration = Duration::from_secs(5);
+
+/// How long a stop waits for the frame thread before ending the stream without it (it may
+/// be blocked reading stdin or a camera).
+const FRAME_THREAD_GRACE: Duration = Duration::from_millis(1500);
+
+/// Why a run ended (all are clean ends: exit code 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The source has no more frames.
+    EndOfInput,
+    /// `--frames N` were published.
+    FrameLimit,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// A `Shutdown` command.
+    Shutdown,
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Frames published (over all epochs).
+    pub frames: u64,
+    /// Frames that missed their deadline.
+    pub late: u64,
+    /// Frames skipped for want of a free slot.
+    pub skipped: u64,
+    /// The last region's epoch.
+    pub epoch: u64,
+    /// Why it ended.
+    pub reason: StopReason,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Another producer has the stream.
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
+    /// The source could not be opened or failed mid-stream.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The region could not be created.
+    #[error("cannot create the frame region")]
+    Region(#[from] CreateError),
+    /// A format change lost the stream.
+    #[error("format change failed")]
+    Replace(#[from] ReplaceError),
+    /// The control queues could not be created.
+    #[error("cannot create the control queues")]
+    Queue(#[from] control_msg::CreateError),
+    /// Signal handling could not be set up.
+    #[error("cannot set up signal handling")]
+    Signals(#[source] nix::errno::Errno),
+    /// The frame thread could not be started.
+    #[error("cannot start the frame thread")]
+    Thread(#[source] std::io::Error),
+    /// The frame thread panicked (a bug).
+    #[error("the frame thread panicked")]
+    Panicked,
+}
+
+/// Requests from the service thread that the frame thread applies between frames.
+enum Request {
+    SetFormat(FrameFormat),
+    SetPattern(PatternKind),
+}
+
+/// State the two threads share.
+struct Shared {
+    stop: AtomicBool,
+    shutdown: AtomicBool,
+    paused: AtomicBool,
+    /// f64 bits of the requested rate, and a flag that it changed.
+    fps_bits: AtomicU64,
+    fps_changed: AtomicBool,
+    published: AtomicU64,
+    late: AtomicU64,
+    skipped: AtomicU64,
+    epoch: AtomicU64,
+    supervisor: Mutex<Supervisor>,
+    /// One event queue per seat (None if it could not be created).
+    events: Mutex<Vec<Option<EventSender>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means the other thread panicked; the data is still usable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    /// Sends `event` to every occupied seat's queue, then wakes it (consumers look at their
+    /// queue after each wake). Never blocks: a full queue drops the message.
+    fn broadcast(&self, event: &Event) {
+        let supervisor = lock(&self.supervisor).clone();
+        self.broadcast_via(&supervisor, event);
+    }
+
+    /// `broadcast` to the seats of the region `supervisor` follows.
+    fn broadcast_via(&self, supervisor: &Supervisor, event: &Event) {
+        let mut events = lock(&self.events);
+        for seat in supervisor.seats() {
+            if let Some(Some(sender)) = events.get_mut(seat.seat as usize) {
+                if let Ok(Sent::DroppedFull) | Err(_) = sender.send(event) {
+                    tracing::trace!(seat = seat.seat, "event dropped");
+                }
+            }
+            supervisor.wake(seat.seat);
+        }
+    }
+}
+
+/// Runs a producer until its source ends, `--frames` is reached, a `Shutdown` command or
+/// SIGINT/SIGTERM arrives. Blocks SIGINT and SIGTERM in the calling thread (and the threads
+/// it starts) and takes them through a signalfd; call it before starting other threads.
+///
+/// Logs `ready: ...` at info once consumers can attach, and a stats line every 5 s.
+pub fn run(config: &Config) -> Result<Summary, RunError> {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block().map_err(RunError::Signals)?;
+    let signalfd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(RunError::Signals)?;
+
+    let owner = StreamOwner::claim(&config.stream)?;
+    let source = open_source(
+        &config.source,
+        &SourceOptions {
+            format: config.format,
+            pixel_explicit: config.pixel_explicit,
+            pattern: config.pattern,
+            looping: config.looping,
+        },
+    )?;
+    let fps = match config.fps {
+        Some(fps) => fps,
+        None if source.paces_itself() => 0.0,
+        None => source.native_fps().unwrap_or(DEFAULT_FPS),
+    };
+    let format = source.format();
+    let queue_config = QueueConfig::new().mode(config.mode);
+    let mut commands = CommandReceiver::create(&owner, &queue_config)?;
+    let events = (0..config.seats)
+        .map(
+            |seat| match EventSender::create(&owner, seat, &queue_config) {
+                Ok(sender) => Some(sender),
+                Err(e) => {
+                    // Best-effort: the region's state is authoritative without them.
+                    tracing::warn!("no event queue for seat {seat}: {e}");
+                    None
+                }
+            },
+        )
+        .collect();
+    let writer = RegionBuilder::new(&owner, format)
+        .seats(config.seats)
+        .mode(config.mode)
+        .create()?;
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        shutdown: AtomicBool::new(false),
+        paused: AtomicBool::new(false),
+        fps_bits: AtomicU64::new(fps.to_bits()),
+        fps_changed: AtomicBool::new(false),
+        published: AtomicU64::new(0),
+        late: AtomicU64::new(0),
+        skipped: AtomicU64::new(0),
+        epoch: AtomicU64::new(writer.epoch()),
+        supervisor: Mutex::new(writer.supervisor()),
+        events: Mutex::new(events),
+    });
+    tracing::info!(
+        "ready: stream {} {} at {} fps from {}, {} seat(s), epoch {}",
+        config.stream,
+        format,
+        if fps > 0.0 {
+            format!("{fps}")
+        } else {
+            "max".to_owned()
+        },
+        source.describe(),
+        config.seats,
+        writer.epoch()
+    );
+
+    let (requests_tx, requests_rx) = channel();
+    let frame_thread = {
+        let shared = shared.clone();
+        let limit = config.frames;
+        std::thread::Builder::new()
+            .name("frames".into())
+            .spawn(move || frame_loop(writer, source, &shared, &requests_rx, limit, fps))
+            .map_err(RunError::Thread)?
+    };
+
+    let mut service = Service {
+        shared: &shared,
+        requests: requests_tx,
+        last_stats: monotonic_ns(),
+        last_published: 0,
+    };
+    let ended = service.serve(&mut commands, &signalfd, &frame_thread);
+    shared.stop.store(true, Ordering::Relaxed);
+    let reason = match finish(&shared, frame_thread)? {
+        Some(reason) => reason,
+        // The frame thread is stuck in its source: end the stream without it.
+        None => {
+            tracing::warn!("the source does not return; ending the stream without it");
+            shared.broadcast(&Event::Stopping);
+            lock(&shared.supervisor).stop_stream();
+            lock(&shared.events).clear();
+            ended.unwrap_or(StopReason::Signal)
+        }
+    };
+    let reason = match (reason, ended) {
+        (StopReason::Signal, Some(service_reason)) => service_reason,
+        (frame_reason, _) => frame_reason,
+    };
+    let summary = Summary {
+        frames: shared.published.load(Ordering::Relaxed),
+        late: shared.late.load(Ordering::Relaxed),
+        skipped: shared.skipped.load(Ordering::Relaxed),
+        epoch: shared.epoch.load(Ordering::Relaxed),
+        reason,
+    };
+    tracing::info!(
+        "stopped ({reason:?}): {} frames, {} late, {} skipped",
+        summary.frames,
+        summary.late,
+        summary.skipped
+    );
+    drop(commands); // Unlinks the command queue.
+    Ok(summary)
+}
+
+/// Waits for the frame thread to end: its result, or `None` if it is stuck past the grace.
+fn finish(
+    shared: &Shared,
+    frame_thread: JoinHandle<Result<StopReason, RunError>>,
+) -> Result<Option<StopReason>, RunError> {
+    let deadline = monotonic_ns() + FRAME_THREAD_GRACE.as_nanos() as u64;
+    while !frame_thread.is_finished() {
+        if monotonic_ns() >= deadline {
+            return Ok(None);
+        }
+        // Keep the stream alive while the frame thread winds down.
+        lock(&shared.supervisor).beat();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match frame_thread.join() {
+        Ok(result) => result.map(Some),
+        Err(_) => Err(RunError::Panicked),
+    }
+}
+
+struct Service<'a> {
+    shared: &'a Shared,
+    requests: std::sync::mpsc::Sender<Request>,
+    last_stats: u64,
+    last_published: u64,
+}
+
+impl Service<'_> {
+    /// Serves heartbeat, commands and signals until a stop; returns why, or `None` if the
+    /// frame thread ended on its own.
+    fn serve(
+        &mut self,
+        commands: &mut CommandReceiver,
+        signalfd: &SignalFd,
+        frame_thread: &JoinHandle<Result<StopReason, RunError>>,
+    ) -> Option<StopReason> {
+        loop {
+            let beat_ms = BEAT.as_millis() as u16;
+            let mut fds = [
+                PollFd::new(signalfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(commands.as_fd(), PollFlags::POLLIN),
+            ];
+            // EINTR or a poll error just ends this slice early.
+            let _ = poll(&mut fds, PollTimeout::from(beat_ms));
+            let supervisor = lock(&self.shared.supervisor).clone();
+            for seat in supervisor.beat() {
+                tracing::info!(
+                    "consumer pid {} on seat {} died; seat freed",
+                    seat.pid,
+                    seat.seat
+                );
+            }
+            if let Ok(Some(info)) = signalfd.read_signal() {
+                tracing::info!("signal {}: stopping", info.ssi_signo);
+                return Some(StopReason::Signal);
+            }
+            while let Ok(Some(command)) = commands.try_recv() {
+                if let Some(reason) = self.apply(command) {
+                    return Some(reason);
+                }
+            }
+            if frame_thread.is_finished() {
+                return None;
+            }
+            self.maybe_log_stats(&supervisor);
+        }
+    }
+
+    fn apply(&mut self, command: Command) -> Option<StopReason> {
+        let shared = self.shared;
+        match command {
+            Command::Hello { seat, pid } => tracing::info!("consumer pid {pid} on seat {seat}"),
+            Command::Bye { seat } => tracing::info!("consumer on seat {seat} left"),
+            Command::SetFps { fps } => {
+                tracing::info!("SetFps {fps}");
+                shared.fps_bits.store(fps.to_bits(), Ordering::Relaxed);
+                shared.fps_changed.store(true, Ordering::Release);
+            }
+            Command::Pause => {
+                tracing::info!("paused (heartbeat goes on)");
+                shared.paused.store(true, Ordering::Relaxed);
+            }
+            Command::Resume => {
+                tracing::info!("resumed");
+                shared.paused.store(false, Ordering::Relaxed);
+            }
+            Command::SetFormat(format) => {
+                let _ = self.requests.send(Request::SetFormat(format));
+            }
+            Command::SetPattern(pattern) => {
+                let _ = self.requests.send(Request::SetPattern(pattern));
+            }
+            Command::Ping { nonce } => shared.broadcast(&Event::Pong { nonce }),
+            Command::Shutdown => {
+                tracing::info!("Shutdown command: stopping");
+                shared.shutdown.store(true, Ordering::Relaxed);
+                return Some(StopReason::Shutdown);
+            }
+        }
+        None
+    }
+
+    fn maybe_log_stats(&mut self, supervisor: &Supervisor) {
+        let now = monotonic_ns();
+        let elapsed = now - self.last_stats;
+        if elapsed < STATS_EVERY.as_nanos() as u64 {
+            return;
+        }
+        let published = self.shared.published.load(Ordering::Relaxed);
+        let fps = (published - self.last_published) as f64 * 1e9 / elapsed as f64;
+        tracing::info!(
+            "{fps:.1} fps, {published} frames, {} late, {} skipped, {} consumer(s){}",
+            self.shared.late.load(Ordering::Relaxed),
+            self.shared.skipped.load(Ordering::Relaxed),
+            supervisor.seats().len(),
+            if self.shared.paused.load(Ordering::Relaxed) {
+                ", paused"
+            } else {
+                ""
+            }
+        );
+        self.last_stats = now;
+        self.last_published = published;
+    }
+}
+
+/// The frame thread: pace, fill a slot straight from the source, publish, tell each seat.
+fn frame_loop(
+    mut writer: Writer,
+    mut source: Box<dyn FrameSource>,
+    shared: &Shared,
+    requests: &Receiver<Request>,
+    limit: Option<u64>,
+    fps: f64,
+) -> Result<StopReason, RunError> {
+    let mut pacer = Pacer::new(fps);
+    let result = loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            break Ok(if shared.shutdown.load(Ordering::Relaxed) {
+                StopReason::Shutdown
+            } else {
+                StopReason::Signal
+            });
+        }
+        if let Err(e) = apply_requests(&mut writer, source.as_mut(), shared, requests) {
+            break Err(e);
+        }
+        if shared.fps_changed.swap(false, Ordering::Acquire) {
+            pacer.set_fps(f64::from_bits(shared.fps_bits.load(Ordering::Relaxed)));
+        }
+        if shared.paused.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(10));
+            pacer.restart();
+            continue;
+        }
+        match pacer.wait() {
+            Tick::NotYet => continue,
+            Tick::Late { missed } => {
+                shared.late.fetch_add(missed, Ordering::Relaxed);
+            }
+            Tick::Due => {}
+        }
+        let Some(mut slot) = writer.slot() else {
+            shared.skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let capture_ns = match source.fill(slot.seq(), &mut slot) {
+            Ok(Filled::Frame { capture_ns }) => capture_ns,
+            Ok(Filled::End) => break Ok(StopReason::EndOfInput),
+            Err(e) => break Err(e.into()),
+        };
+        let format = source.format();
+        let mut events = lock(&shared.events);
+        slot.publish_with(capture_ns, |seat, published| {
+            if let Some(Some(sender)) = events.get_mut(seat as usize) {
+                let _ = sender.send(&Event::FrameMeta {
+                    seq: published.seq,
+                    slot: published.slot,
+                    format,
+                    capture_ns: published.capture_ns,
+                    publish_ns: published.publish_ns,
+                    flags: 0,
+                });
+            }
+        });
+        drop(events);
+        let total = shared.published.fetch_add(1, Ordering::Relaxed) + 1;
+        if limit.is_some_and(|limit| total >= limit) {
+            break Ok(StopReason::FrameLimit);
+        }
+    };
+    // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes every
+    // seat and unlinks the region.
+    shared.broadcast(&Event::Stopping);
+    drop(writer);
+    result
+}
+
+/// Applies SetFormat / SetPattern between frames.
+fn apply_requests(
+    writer: &mut Writer,
+    source: &mut dyn FrameSource,
+    shared: &Shared,
+    requests: &Receiver<Request>,
+) -> Result<(), RunError> {
+    loop {
+        let request = match requests.try_recv() {
+            Ok(request) => request,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+        };
+        match request {
+            Request::SetPattern(pattern) => match source.set_pattern(pattern) {
+                Ok(()) => tracing::info!("pattern now {pattern}"),
+                Err(e) => tracing::warn!("SetPattern {pattern} refused: {e}"),
+            },
+            Request::SetFormat(format) => {
+                let old = writer.format();
+                if format == old {
+                    continue;
+                }
+                if let Err(e) = source.set_format(format) {
+                    tracing::warn!("SetFormat {format} refused: {e}");
+                    continue;
+                }
+                // The consumers to tell sit in the old region.
+                let old_supervisor = writer.supervisor();
+                match writer.replace(format) {
+                    Ok(()) => tracing::info!("format now {format}, epoch {}", writer.epoch()),
+                    Err(ReplaceError::Refused(e)) => {
+                        tracing::warn!("SetFormat {format} refused: {e}; staying at {old}");
+                        // The source must match the region again.
+                        source.set_format(old)?;
+                    }
+                    Err(lost) => return Err(lost.into()),
+                }
+                *lock(&shared.supervisor) = writer.supervisor();
+                shared.epoch.store(writer.epoch(), Ordering::Relaxed);
+                shared.broadcast_via(
+                    &old_supervisor,
+                    &Event::FormatChanged {
+                        epoch: writer.epoch(),
+                    },
+                );
+            }
+        }
+    }
+}
