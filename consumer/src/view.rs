@@ -303,7 +303,14 @@ pub fn run(
                     }
                 }
                 Action::Faster | Action::Slower => {
-                    let next = step_fps(fps_target.unwrap_or(fps), action == Action::Faster);
+                    // The rate asked for last, else the measured one (before the first
+                    // title update: the average since the window opened).
+                    let measured = if fps > 0.0 {
+                        fps
+                    } else {
+                        shown as f64 / start.elapsed().as_secs_f64().max(1e-3)
+                    };
+                    let next = step_fps(fps_target.unwrap_or(measured), action == Action::Faster);
                     if session.send(&Command::SetFps { fps: next }) {
                         tracing::info!(fps = next, "asked the producer for a new frame rate");
                         fps_target = Some(next);
@@ -409,21 +416,21 @@ fn update(window: &mut Window, screen: &Screen) -> Result<(), Error> {
 }
 
 /// The next frame rate up or down the steps from `current` (a measured rate, or 0 when
-/// unknown: then `+` asks for the lowest step above nothing and `-` for the lowest).
+/// unknown). A measured rate is noisy (a 30 fps stream reads 28 to 32 over half a second),
+/// so a step within 10% of it counts as the current one.
 fn step_fps(current: f64, up: bool) -> f64 {
     let first = FPS_STEPS[0];
     let last = FPS_STEPS[FPS_STEPS.len() - 1];
     if up {
-        // Above the current rate by more than rounding (a measured 59.9 fps is "60").
         FPS_STEPS
             .into_iter()
-            .find(|&step| step > current * 1.02)
+            .find(|&step| step > current * 1.1)
             .unwrap_or(last)
     } else {
         FPS_STEPS
             .into_iter()
             .rev()
-            .find(|&step| step < current * 0.98)
+            .find(|&step| step < current / 1.1)
             .unwrap_or(first)
     }
 }
@@ -488,7 +495,10 @@ mod tests {
         assert_eq!(step_fps(0.0, false), 1.0);
         assert_eq!(step_fps(3000.0, true), 480.0);
         assert_eq!(step_fps(3000.0, false), 480.0);
-        assert_eq!(step_fps(27.0, false), 25.0);
+        assert_eq!(step_fps(27.0, false), 24.0);
+        assert_eq!(step_fps(28.0, true), 50.0);
+        assert_eq!(step_fps(32.0, true), 50.0);
+        assert_eq!(step_fps(32.0, false), 25.0);
     }
 
     #[test]
