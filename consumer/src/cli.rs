@@ -9,10 +9,11 @@ use consumer::stats::{Limit, StatsOptions};
 use consumer::view::ViewOptions;
 use consumer::y4m::Rate;
 use consumer::{Attach, parse_duration};
-use shm_frames::{STREAM_ENV, StreamName, WaitStrategy};
+use shm_frames::{FrameFormat, PixelFormat, STREAM_ENV, StreamName, WaitStrategy};
 
 const EXAMPLES: &str = "\
 Examples:
+  consumer demo                                  start a producer and watch it (no display: stats)
   consumer view                                  watch stream cam0 (start `producer` first)
   consumer view --stream cam1 --wait 1m          wait up to a minute for cam1's producer
   consumer stats --duration 10s --json           measure for 10 s, one JSON object on stdout
@@ -38,7 +39,7 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 struct Common {
-    /// The stream's name (default cam0).
+    /// The stream's name (default cam0; `demo` makes its own).
     #[arg(long, global = true, env = STREAM_ENV, value_name = "NAME")]
     stream: Option<StreamName>,
     /// How long to wait for a producer, at start and after it goes (e.g. 500ms, 5s, 2m).
@@ -119,12 +120,24 @@ enum Cmd {
         #[arg(value_name = "FILE.png")]
         file: PathBuf,
     },
+    /// Start a producer (in a child process) and view its stream; no display: stats.
+    Demo {
+        /// Frame size of the demo stream.
+        #[arg(long, default_value = "1280x720", value_name = "WxH")]
+        size: String,
+        /// Frame rate of the demo stream (0: as fast as it renders).
+        #[arg(long, default_value_t = 60.0)]
+        fps: f64,
+        /// With no display, how long to measure instead.
+        #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "D")]
+        headless_for: Duration,
+    },
 }
 
 /// What to do, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Where to attach.
+    /// Where to attach (for `demo`: the demo stream).
     pub attach: Attach,
     /// The command.
     pub command: Command,
@@ -150,6 +163,11 @@ pub enum Command {
     Snapshot {
         path: PathBuf,
     },
+    Demo {
+        size: FrameFormat,
+        fps: f64,
+        headless_for: Duration,
+    },
 }
 
 /// Arguments that parse but make no sense.
@@ -159,6 +177,12 @@ pub enum ConfigError {
     ZeroFrames,
     #[error("--fps {0} is not a frame rate (use a number above 0, e.g. 25 or 29.97)")]
     BadRate(f64),
+    #[error("--fps {0} is not a frame rate (use 0 for as fast as possible, or up to {max})", max = control_msg::MAX_FPS)]
+    BadDemoFps(f64),
+    #[error("--size {0:?} is not WIDTHxHEIGHT (e.g. 1280x720)")]
+    BadSize(String),
+    #[error("--size {0}")]
+    Size(#[from] shm_frames::FormatError),
 }
 
 impl Cli {
@@ -174,7 +198,7 @@ impl Cli {
             Some(0) => Err(ConfigError::ZeroFrames),
             n => Ok(n),
         };
-        let stream = common.stream;
+        let mut stream = common.stream;
         let command = match self.command {
             Cmd::View {
                 duration,
@@ -217,6 +241,29 @@ impl Cli {
             }
             Cmd::Pipe { frames: n } => Command::Pipe { frames: frames(n)? },
             Cmd::Snapshot { file } => Command::Snapshot { path: file },
+            Cmd::Demo {
+                size,
+                fps,
+                headless_for,
+            } => {
+                if !control_msg::valid_fps(fps) {
+                    return Err(ConfigError::BadDemoFps(fps));
+                }
+                let (w, h) = size
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                    .ok_or_else(|| ConfigError::BadSize(size.clone()))?;
+                let size = FrameFormat::new(w, h, PixelFormat::Bgra)?;
+                if stream.is_none() {
+                    let name = format!("demo-{}", std::process::id());
+                    stream = StreamName::new(&name).ok();
+                }
+                Command::Demo {
+                    size,
+                    fps,
+                    headless_for,
+                }
+            }
         };
         let log_level = match (common.quiet, common.verbose) {
             (true, _) => "warn",
@@ -280,6 +327,7 @@ mod tests {
             &["record", "x.y4m"],
             &["pipe"],
             &["snapshot", "x.png"],
+            &["demo"],
         ] {
             let mut args = cmd.to_vec();
             args.extend([
@@ -338,11 +386,14 @@ mod tests {
         assert!(config(&["stats", "--strategy", "nap"]).is_err());
         assert!(config(&["record"]).is_err());
         assert!(config(&["record", "x.y4m", "--fps", "0"]).is_err());
+        assert!(config(&["demo", "--size", "big"]).is_err());
+        assert!(config(&["demo", "--size", "0x0"]).is_err());
+        assert!(config(&["demo", "--fps", "-1"]).is_err());
         assert!(config(&["frobnicate"]).is_err());
     }
 
     #[test]
-    fn record_options() {
+    fn record_and_demo() {
         let c = config(&["record", "-", "--fps", "25", "--frames", "3"]).unwrap();
         assert_eq!(
             c.command,
@@ -354,5 +405,14 @@ mod tests {
                 }
             }
         );
+        let c = config(&["demo", "--stream", "mine"]).unwrap();
+        assert_eq!(c.attach.stream.as_str(), "mine");
+        if std::env::var_os(STREAM_ENV).is_none() {
+            let c = config(&["demo"]).unwrap();
+            assert_eq!(
+                c.attach.stream.as_str(),
+                format!("demo-{}", std::process::id())
+            );
+        }
     }
 }

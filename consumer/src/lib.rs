@@ -10,9 +10,10 @@
 //! - [`stats`]: frame rate, skipped/torn/corrupt, latency histograms ([`latency`]).
 //! - [`record`] (Y4M via [`y4m`]), [`pipe`] (raw frames), [`snapshot`] (PNG), written
 //!   through [`output`] so no partial file is ever left claiming success.
-//! - [`view`]: the minifb window.
+//! - [`view`]: the minifb window; [`demo`]: a producer child plus the viewer.
 #![forbid(unsafe_code)]
 
+pub mod demo;
 pub mod duration;
 pub mod error;
 pub mod latency;

@@ -13,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::Parser;
+use consumer::demo::{self, DemoOptions, Demoed};
 use consumer::output::OutputFile;
 use consumer::record::Cut;
 use consumer::stats::{Progress, Summary};
@@ -20,6 +21,10 @@ use consumer::view::{self, Viewed};
 use consumer::{End, Error, Session, pipe, record, snapshot, stats};
 
 use crate::cli::{Cli, Command, Config};
+
+/// The hidden subcommand that runs the producer library (for `demo` and tests):
+/// `consumer __producer [producer options]`.
+const PRODUCER_SUBCOMMAND: &str = "__producer";
 
 const OK: u8 = 0;
 const FAILED: u8 = 1;
@@ -40,6 +45,9 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == PRODUCER_SUBCOMMAND) {
+        return run_producer(args);
+    }
     let config = match Cli::try_parse_from(&args) {
         Ok(cli) => cli.into_config(),
         Err(e) => {
@@ -57,6 +65,44 @@ fn run() -> anyhow::Result<ExitCode> {
     init_logs(config.log_level);
     let stop = signals::install().context("cannot set up signal handling")?;
     execute(config, &stop)
+}
+
+/// The producer's command line, as the `producer` binary takes it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "consumer __producer",
+    about = "Run the producer library (for demo and tests)"
+)]
+struct ProducerCli {
+    #[command(flatten)]
+    args: producer::ProducerArgs,
+}
+
+/// Runs the producer library in this process, as the `producer` binary does:
+/// `consumer __producer <producer options>`. Used by `demo` and by tests, which cannot
+/// reach another package's binary.
+fn run_producer(mut args: Vec<OsString>) -> anyhow::Result<ExitCode> {
+    args.remove(1);
+    let cli = match ProducerCli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(ExitCode::from(if e.use_stderr() { USAGE } else { OK }));
+        }
+    };
+    let config = match cli.args.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("consumer: error: {:#}", anyhow::Error::from(e));
+            return Ok(ExitCode::from(USAGE));
+        }
+    };
+    init_logs("info");
+    if !demo::die_with_parent() {
+        return Ok(ExitCode::from(OK));
+    }
+    producer::run(&config).with_context(|| format!("stream {}", config.stream))?;
+    Ok(ExitCode::from(OK))
 }
 
 fn init_logs(level: &str) {
@@ -128,6 +174,44 @@ fn execute(config: Config, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
             let seq = snapshot::run(&mut session, out, stop)?;
             eprintln!("consumer: saved frame {seq} to {}", path.display());
             Ok(ExitCode::from(OK))
+        }
+        Command::Demo {
+            size,
+            fps,
+            headless_for,
+        } => {
+            let program = std::env::current_exe().context("cannot find this program's path")?;
+            let args = [
+                PRODUCER_SUBCOMMAND.to_owned(),
+                "--stream".to_owned(),
+                attach.stream.to_string(),
+                "--size".to_owned(),
+                format!("{}x{}", size.width(), size.height()),
+                "--fps".to_owned(),
+                fps.to_string(),
+            ];
+            if view::check_display().is_err() {
+                eprintln!(
+                    "consumer: no display (DISPLAY is not set): showing stats for {headless_for:?} instead of a window"
+                );
+            }
+            let options = DemoOptions {
+                program,
+                args: args.into_iter().map(OsString::from).collect(),
+                attach,
+                view: Default::default(),
+                headless_for,
+            };
+            match demo::run(&options, stop, &mut print_progress)? {
+                Demoed::Viewed(viewed) => {
+                    report_view(&viewed);
+                    Ok(end_code(viewed.end))
+                }
+                Demoed::Measured(end, summary) => {
+                    print_summary(&summary, false);
+                    Ok(end_code(end))
+                }
+            }
         }
     }
 }

@@ -110,7 +110,7 @@ fn usage_errors_exit_2() {
     help.assert_code(0);
     let text = help.stdout_text();
     assert!(
-        text.contains("Examples:") && text.contains("consumer stats"),
+        text.contains("Examples:") && text.contains("consumer demo"),
         "{text}"
     );
 }

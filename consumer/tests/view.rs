@@ -33,6 +33,14 @@ fn shows_bars(shot: &Xwd) -> bool {
 
 /// Types `key` into the window through XTEST (minifb ignores synthetic XSendEvent keys),
 /// after giving it the input focus (there is no window manager to do that).
+/// The frame rate a title shows ("... | 29.9 fps | ...").
+fn title_fps(title: &str) -> Option<f64> {
+    title
+        .split(" | ")
+        .find_map(|part| part.strip_suffix(" fps"))
+        .and_then(|fps| fps.parse().ok())
+}
+
 fn press(xvfb: &Xvfb, window: &str, key: &str) {
     let out = xvfb.run("xdotool", &["windowfocus", "--sync", window, "key", key]);
     assert!(out.status.success(), "xdotool key {key}: {}", out.stderr);
@@ -101,7 +109,10 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
     assert_eq!(image.dimensions(), (320, 180));
     assert_eq!(image.get_pixel(60, 90).0, [191, 191, 0]);
 
-    // +: a SetFps command reaches the producer.
+    // +: a SetFps command above the measured rate reaches the producer.
+    eventually("the measured rate in the title", || {
+        Some(xvfb.window_name(&window)).filter(|t| title_fps(t).is_some_and(|fps| fps >= 20.0))
+    });
     press(&xvfb, &window, "plus");
     producer.expect(|e| matches!(e, Event::SetFps(fps) if *fps > 30));
 
@@ -126,4 +137,32 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
     let out = viewer.finish();
     out.assert_code(0);
     assert!(out.stderr.contains("reattached 1 times"), "{}", out.stderr);
+}
+
+#[test]
+fn demo_shows_its_producer_and_stops_it_on_escape() {
+    let Some(xvfb) = Xvfb::start("demo_shows_its_producer", &TOOLS) else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(common::CONSUMER);
+    cmd.args(["demo", "--size", "320x180"])
+        .env("DISPLAY", &xvfb.display)
+        .env_remove(shm_frames::STREAM_ENV);
+    let demo = Proc::spawn(&mut cmd, None);
+    let name = format!("framepipe demo-{}", demo.pid());
+    let window = xvfb.window(&name);
+    let title = eventually("a title with the frame rate", || {
+        Some(xvfb.window_name(&window)).filter(|t| t.contains(" fps"))
+    });
+    assert!(title.contains("320x180 bgra"), "{title}");
+    // The moving pattern's bars cover the top of the frame.
+    eventually("the bars", || {
+        let shot = xvfb.screenshot(&window);
+        let got = shot.rgb(shot.width * 3 / 16, 5);
+        (got == producer::BARS[1]).then_some(())
+    });
+    press(&xvfb, &window, "Escape");
+    let shm = format!("/dev/shm/framepipe.demo-{}", demo.pid());
+    demo.finish().assert_code(0);
+    assert!(!std::path::Path::new(&shm).exists(), "{shm} left behind");
 }

@@ -119,6 +119,7 @@ impl Finished {
 /// stderr lines are collected and forwarded, so a test can wait for one with a deadline.
 pub struct Proc {
     child: Child,
+    stdin: Option<std::process::ChildStdin>,
     stdout: Option<JoinHandle<Vec<u8>>>,
     stderr_lines: Receiver<String>,
     stderr_all: Arc<Mutex<String>>,
@@ -133,20 +134,21 @@ impl Proc {
 
     /// Spawns `cmd`, feeding `stdin` (if any) from a thread.
     pub fn spawn(cmd: &mut Command, stdin: Option<Vec<u8>>) -> Proc {
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn child");
-        if let (Some(bytes), Some(mut input)) = (stdin, child.stdin.take()) {
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let _ = input.write_all(&bytes);
-            });
+        let feed = stdin.is_some();
+        let mut proc = Proc::spawn_piped(cmd, feed);
+        if let Some(bytes) = stdin {
+            proc.feed(bytes);
         }
+        proc
+    }
+
+    /// Spawns `cmd` with stdin a pipe held open (if `piped`) until [`Proc::feed`].
+    pub fn spawn_piped(cmd: &mut Command, piped: bool) -> Proc {
+        cmd.stdin(if piped { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn child");
+        let stdin = child.stdin.take();
         let mut out = child.stdout.take().unwrap();
         let stdout = std::thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -168,6 +170,7 @@ impl Proc {
         });
         Proc {
             child,
+            stdin,
             stdout: Some(stdout),
             stderr_lines: rx,
             stderr_all: all,
@@ -177,6 +180,16 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Writes `bytes` to the child's stdin from a thread, then closes it.
+    pub fn feed(&mut self, bytes: Vec<u8>) {
+        if let Some(mut input) = self.stdin.take() {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = input.write_all(&bytes);
+            });
+        }
     }
 
     /// Waits for a stderr line containing `needle`.
