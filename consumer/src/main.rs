@@ -190,11 +190,6 @@ fn execute(config: Config, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
                 "--fps".to_owned(),
                 fps.to_string(),
             ];
-            if view::check_display().is_err() {
-                eprintln!(
-                    "consumer: no display (DISPLAY is not set): showing stats for {headless_for:?} instead of a window"
-                );
-            }
             let options = DemoOptions {
                 program,
                 args: args.into_iter().map(OsString::from).collect(),
