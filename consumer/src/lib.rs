@@ -1,2 +1,31 @@
-//! `consumer`: viewer, headless stats, recording and the demo.
+//! `consumer`: the viewer, headless measurement, recording and the demo of framepipe.
+//!
+//! Every command attaches a [`Session`] to a stream (a seat of its region, plus the
+//! best-effort control queues), follows the producer across restarts and format changes,
+//! and ends with an [`End`] or an [`Error`]; the `consumer` binary turns those into
+//! DESIGN.md's exit codes. This library never prints or exits: it logs through `tracing`
+//! and hands results back.
+//!
+//! - [`session`]: attach, wait, reopen, queues.
+//! - [`stats`]: frame rate, skipped/torn/corrupt, latency histograms ([`latency`]).
+//! - [`record`] (Y4M via [`y4m`]), [`pipe`] (raw frames), [`snapshot`] (PNG), written
+//!   through [`output`] so no partial file is ever left claiming success.
+//! - [`view`]: the minifb window; [`demo`]: a producer child plus the viewer.
 #![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod duration;
+pub mod error;
+pub mod latency;
+pub mod output;
+pub mod pipe;
+pub mod record;
+pub mod session;
+pub mod snapshot;
+pub mod stats;
+pub mod view;
+pub mod y4m;
+
+pub use duration::{InvalidDuration, parse_duration};
+pub use error::Error;
+pub use session::{Attach, End, Session};

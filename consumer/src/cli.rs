@@ -1,0 +1,418 @@
+//! The command line: clap arguments, validated into a [`Config`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use consumer::record::RecordOptions;
+use consumer::stats::{Limit, StatsOptions};
+use consumer::view::ViewOptions;
+use consumer::y4m::Rate;
+use consumer::{Attach, parse_duration};
+use shm_frames::{FrameFormat, PixelFormat, STREAM_ENV, StreamName, WaitStrategy};
+
+const EXAMPLES: &str = "\
+Examples:
+  consumer demo                                  start a producer and watch it (no display: stats)
+  consumer view                                  watch stream cam0 (start `producer` first)
+  consumer view --stream cam1 --wait 1m          wait up to a minute for cam1's producer
+  consumer stats --duration 10s --json           measure for 10 s, one JSON object on stdout
+  consumer stats --frames 1000 --verify          check 1000 frames of the moving pattern
+  consumer record clip.y4m                       record until the producer stops (or Ctrl-C)
+  consumer record - --frames 250 | ffmpeg -i - clip.mp4
+  consumer pipe | ffplay -f rawvideo -pixel_format bgr0 -video_size 1920x1080 -
+  consumer snapshot frame.png
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 no producer, 4 timeout, 130 interrupted.
+Logs go to stderr (RUST_LOG=debug for more).";
+
+/// Watch, measure and record a framepipe stream.
+#[derive(Debug, Parser)]
+#[command(name = "consumer", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+struct Common {
+    /// The stream's name (default cam0; `demo` makes its own).
+    #[arg(long, global = true, env = STREAM_ENV, value_name = "NAME")]
+    stream: Option<StreamName>,
+    /// How long to wait for a producer, at start and after it goes (e.g. 500ms, 5s, 2m).
+    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration, value_name = "D")]
+    wait: Duration,
+    /// How to wait for each frame.
+    #[arg(long, global = true, value_enum, default_value_t = Strategy::Block)]
+    strategy: Strategy,
+    /// How long spin-then-block spins before it blocks.
+    #[arg(long, global = true, default_value = "1ms", value_parser = parse_duration, value_name = "D")]
+    spin_for: Duration,
+    /// More logs on stderr (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+/// How a consumer waits for a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Strategy {
+    /// Sleep on the seat's semaphore (no CPU while waiting).
+    Block,
+    /// Busy-poll (lowest latency; burns a core).
+    Spin,
+    /// Spin for --spin-for, then block.
+    SpinThenBlock,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Show the stream in a window (keys: space pause, s snapshot, +/- fps, q/Esc quit).
+    View {
+        /// Close the window after this long.
+        #[arg(long, value_parser = parse_duration, value_name = "D")]
+        duration: Option<Duration>,
+        /// Where the s key saves snapshots.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        snapshot_dir: PathBuf,
+    },
+    /// Measure fps, skipped/torn frames and latency without a window.
+    Stats {
+        /// Stop after this long.
+        #[arg(long, value_parser = parse_duration, value_name = "D", conflicts_with = "frames")]
+        duration: Option<Duration>,
+        /// Stop after this many frames.
+        #[arg(long, value_name = "N")]
+        frames: Option<u64>,
+        /// Print the summary as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Verify each frame of the moving test pattern (failures count as torn).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Record the stream as Y4M (i420 passes through bit-exact; others become 4:2:0).
+    Record {
+        /// The file to write, or - for stdout.
+        #[arg(value_name = "FILE|-")]
+        file: PathBuf,
+        /// The frame rate written in the header (default: measured from the stream).
+        #[arg(long, value_name = "FPS")]
+        fps: Option<f64>,
+        /// Stop after this many frames.
+        #[arg(long, value_name = "N")]
+        frames: Option<u64>,
+    },
+    /// Write raw frames of the stream format to stdout, back to back.
+    Pipe {
+        /// Stop after this many frames.
+        #[arg(long, value_name = "N")]
+        frames: Option<u64>,
+    },
+    /// Save one frame as PNG.
+    Snapshot {
+        /// The PNG file to write.
+        #[arg(value_name = "FILE.png")]
+        file: PathBuf,
+    },
+    /// Start a producer (in a child process) and view its stream; no display: stats.
+    Demo {
+        /// Frame size of the demo stream.
+        #[arg(long, default_value = "1280x720", value_name = "WxH")]
+        size: String,
+        /// Frame rate of the demo stream (0: as fast as it renders).
+        #[arg(long, default_value_t = 60.0)]
+        fps: f64,
+        /// With no display, how long to measure instead.
+        #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "D")]
+        headless_for: Duration,
+    },
+}
+
+/// What to do, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where to attach (for `demo`: the demo stream).
+    pub attach: Attach,
+    /// The command.
+    pub command: Command,
+    /// The default log filter (RUST_LOG overrides it).
+    pub log_level: &'static str,
+}
+
+/// A validated command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    View(ViewOptions),
+    Stats {
+        options: StatsOptions,
+        json: bool,
+    },
+    Record {
+        path: PathBuf,
+        options: RecordOptions,
+    },
+    Pipe {
+        frames: Option<u64>,
+    },
+    Snapshot {
+        path: PathBuf,
+    },
+    Demo {
+        size: FrameFormat,
+        fps: f64,
+        headless_for: Duration,
+    },
+}
+
+/// Arguments that parse but make no sense.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("--frames must be at least 1")]
+    ZeroFrames,
+    #[error("--fps {0} is not a frame rate (use a number above 0, e.g. 25 or 29.97)")]
+    BadRate(f64),
+    #[error("--fps {0} is not a frame rate (use 0 for as fast as possible, or up to {max})", max = control_msg::MAX_FPS)]
+    BadDemoFps(f64),
+    #[error("--size {0:?} is not WIDTHxHEIGHT (e.g. 1280x720)")]
+    BadSize(String),
+    #[error("--size {0}")]
+    Size(#[from] shm_frames::FormatError),
+}
+
+impl Cli {
+    /// Validates the arguments.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let common = self.common;
+        let strategy = match common.strategy {
+            Strategy::Block => WaitStrategy::Block,
+            Strategy::Spin => WaitStrategy::Spin,
+            Strategy::SpinThenBlock => WaitStrategy::SpinThenBlock(common.spin_for),
+        };
+        let frames = |n: Option<u64>| match n {
+            Some(0) => Err(ConfigError::ZeroFrames),
+            n => Ok(n),
+        };
+        let mut stream = common.stream;
+        let command = match self.command {
+            Cmd::View {
+                duration,
+                snapshot_dir,
+            } => Command::View(ViewOptions {
+                snapshot_dir,
+                duration,
+            }),
+            Cmd::Stats {
+                duration,
+                frames: n,
+                json,
+                verify,
+            } => {
+                let limit = match (duration, frames(n)?) {
+                    (Some(d), _) => Limit::Duration(d),
+                    (None, Some(n)) => Limit::Frames(n),
+                    (None, None) => Limit::None,
+                };
+                Command::Stats {
+                    options: StatsOptions { limit, verify },
+                    json,
+                }
+            }
+            Cmd::Record {
+                file,
+                fps,
+                frames: n,
+            } => {
+                let rate = fps
+                    .map(|fps| Rate::from_fps(fps).ok_or(ConfigError::BadRate(fps)))
+                    .transpose()?;
+                Command::Record {
+                    path: file,
+                    options: RecordOptions {
+                        rate,
+                        frames: frames(n)?,
+                    },
+                }
+            }
+            Cmd::Pipe { frames: n } => Command::Pipe { frames: frames(n)? },
+            Cmd::Snapshot { file } => Command::Snapshot { path: file },
+            Cmd::Demo {
+                size,
+                fps,
+                headless_for,
+            } => {
+                if !control_msg::valid_fps(fps) {
+                    return Err(ConfigError::BadDemoFps(fps));
+                }
+                let (w, h) = size
+                    .split_once('x')
+                    .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                    .ok_or_else(|| ConfigError::BadSize(size.clone()))?;
+                let size = FrameFormat::new(w, h, PixelFormat::Bgra)?;
+                if stream.is_none() {
+                    let name = format!("demo-{}", std::process::id());
+                    stream = StreamName::new(&name).ok();
+                }
+                Command::Demo {
+                    size,
+                    fps,
+                    headless_for,
+                }
+            }
+        };
+        let log_level = match (common.quiet, common.verbose) {
+            (true, _) => "warn",
+            (false, 0) => "info",
+            (false, 1) => "debug",
+            (false, _) => "trace",
+        };
+        Ok(Config {
+            attach: Attach {
+                stream: stream.unwrap_or_default(),
+                wait: common.wait,
+                strategy,
+            },
+            command,
+            log_level,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use shm_frames::DEFAULT_STREAM;
+
+    fn config(args: &[&str]) -> Result<Config, String> {
+        let cli = Cli::try_parse_from(std::iter::once("consumer").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.into_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        // The test process may have FRAMEPIPE_STREAM set; check the default only if not.
+        let c = config(&["stats"]).unwrap();
+        if std::env::var_os(STREAM_ENV).is_none() {
+            assert_eq!(c.attach.stream.as_str(), DEFAULT_STREAM);
+        }
+        assert_eq!(c.attach.wait, Duration::from_secs(5));
+        assert_eq!(c.attach.strategy, WaitStrategy::Block);
+        assert_eq!(
+            c.command,
+            Command::Stats {
+                options: StatsOptions::default(),
+                json: false
+            }
+        );
+        assert_eq!(c.log_level, "info");
+    }
+
+    #[test]
+    fn common_options_on_every_command() {
+        for cmd in [
+            &["view"][..],
+            &["stats"],
+            &["record", "x.y4m"],
+            &["pipe"],
+            &["snapshot", "x.png"],
+            &["demo"],
+        ] {
+            let mut args = cmd.to_vec();
+            args.extend([
+                "--stream",
+                "cam7",
+                "--wait",
+                "500ms",
+                "--strategy",
+                "spin-then-block",
+                "--spin-for",
+                "2ms",
+            ]);
+            let c = config(&args).unwrap();
+            assert_eq!(c.attach.stream.as_str(), "cam7", "{cmd:?}");
+            assert_eq!(c.attach.wait, Duration::from_millis(500));
+            assert_eq!(
+                c.attach.strategy,
+                WaitStrategy::SpinThenBlock(Duration::from_millis(2))
+            );
+        }
+    }
+
+    #[test]
+    fn stats_limits_and_flags() {
+        let c = config(&["stats", "--duration", "2m", "--json", "--verify"]).unwrap();
+        assert_eq!(
+            c.command,
+            Command::Stats {
+                options: StatsOptions {
+                    limit: Limit::Duration(Duration::from_secs(120)),
+                    verify: true
+                },
+                json: true
+            }
+        );
+        let c = config(&["stats", "--frames", "10", "-q"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Stats {
+                options: StatsOptions {
+                    limit: Limit::Frames(10),
+                    ..
+                },
+                ..
+            }
+        ));
+        assert_eq!(c.log_level, "warn");
+        assert!(config(&["stats", "--frames", "10", "--duration", "1s"]).is_err());
+        assert!(config(&["stats", "--frames", "0"]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        assert!(config(&["stats", "--wait", "soon"]).is_err());
+        assert!(config(&["stats", "--stream", "a/b"]).is_err());
+        assert!(config(&["stats", "--strategy", "nap"]).is_err());
+        assert!(config(&["record"]).is_err());
+        assert!(config(&["record", "x.y4m", "--fps", "0"]).is_err());
+        assert!(config(&["demo", "--size", "big"]).is_err());
+        assert!(config(&["demo", "--size", "0x0"]).is_err());
+        assert!(config(&["demo", "--fps", "-1"]).is_err());
+        assert!(config(&["frobnicate"]).is_err());
+    }
+
+    #[test]
+    fn record_and_demo() {
+        let c = config(&["record", "-", "--fps", "25", "--frames", "3"]).unwrap();
+        assert_eq!(
+            c.command,
+            Command::Record {
+                path: PathBuf::from("-"),
+                options: RecordOptions {
+                    rate: Some(Rate { num: 25, den: 1 }),
+                    frames: Some(3)
+                }
+            }
+        );
+        let c = config(&["demo", "--stream", "mine"]).unwrap();
+        assert_eq!(c.attach.stream.as_str(), "mine");
+        if std::env::var_os(STREAM_ENV).is_none() {
+            let c = config(&["demo"]).unwrap();
+            assert_eq!(
+                c.attach.stream.as_str(),
+                format!("demo-{}", std::process::id())
+            );
+        }
+    }
+}

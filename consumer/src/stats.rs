@@ -1,0 +1,400 @@
+//! `consumer stats`: headless measurement of a stream — frame rate, skipped, torn and
+//! corrupt frames, producer restarts, and latency histograms of the handoff (publish →
+//! held) and capture → held.
+
+use std::fmt;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use shm_frames::{FrameFormat, FrameRef};
+
+use crate::error::Error;
+use crate::latency::{Latency, Percentiles};
+use crate::session::{End, Flow, Seen, Session};
+
+/// How often a progress line is due.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// When a measurement ends on its own (besides the producer stopping or SIGINT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Limit {
+    /// Until the producer stops or the user interrupts.
+    #[default]
+    None,
+    /// After this long.
+    Duration(Duration),
+    /// After this many frames.
+    Frames(u64),
+}
+
+/// What `stats` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StatsOptions {
+    /// When to stop.
+    pub limit: Limit,
+    /// Check each frame with the moving pattern's `verify` (a failure counts as torn).
+    pub verify: bool,
+}
+
+/// Counters and histograms of a measurement in progress.
+#[derive(Debug)]
+pub struct Meter {
+    format: FrameFormat,
+    verify: bool,
+    start: Instant,
+    frames: u64,
+    skipped: u64,
+    torn: u64,
+    corrupt: u64,
+    restarts: u64,
+    handoff: Latency,
+    capture: Latency,
+}
+
+impl Meter {
+    /// A meter for a stream of `format`, starting now.
+    pub fn new(format: FrameFormat, verify: bool) -> Meter {
+        Meter {
+            format,
+            verify,
+            start: Instant::now(),
+            frames: 0,
+            skipped: 0,
+            torn: 0,
+            corrupt: 0,
+            restarts: 0,
+            handoff: Latency::new(),
+            capture: Latency::new(),
+        }
+    }
+
+    /// Counts one frame (and verifies it if asked).
+    pub fn frame(&mut self, frame: &FrameRef<'_>) {
+        let info = frame.info();
+        self.frames += 1;
+        self.skipped += info.skipped;
+        self.handoff.record_span(info.publish_ns, info.taken_ns);
+        self.capture.record_span(info.capture_ns, info.taken_ns);
+        if self.verify {
+            if let Err(error) = producer::verify(self.format, frame, info.seq) {
+                self.torn += 1;
+                if self.torn == 1 {
+                    tracing::warn!(seq = info.seq, %error, "frame failed verification");
+                } else {
+                    tracing::debug!(seq = info.seq, %error, "frame failed verification");
+                }
+            }
+        }
+    }
+
+    /// Counts a move to a new region of the stream.
+    pub fn reopened(&mut self, new: FrameFormat) {
+        self.restarts += 1;
+        self.format = new;
+    }
+
+    /// Counts a corrupt value read from the region.
+    pub fn corrupt(&mut self) {
+        self.corrupt += 1;
+    }
+
+    /// Frames counted so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Time since the meter started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// The summary so far.
+    pub fn summary(&self, stream: &str, end: End) -> Summary {
+        let seconds = self.elapsed().as_secs_f64();
+        Summary {
+            frames: self.frames,
+            seconds: round(seconds, 3),
+            fps: if seconds > 0.0 {
+                round(self.frames as f64 / seconds, 2)
+            } else {
+                0.0
+            },
+            skipped: self.skipped,
+            torn: self.torn,
+            corrupt: self.corrupt,
+            restarts: self.restarts,
+            handoff_us: self.handoff.percentiles(),
+            capture_us: self.capture.percentiles(),
+            stream: stream.to_owned(),
+            format: self.format.to_string(),
+            verified: self.verify,
+            end: end_name(end),
+        }
+    }
+}
+
+/// The final result of a measurement. Serialises (JSON) with exactly these keys first, in
+/// this order: frames, seconds, fps, skipped, torn, corrupt, restarts, handoff_us,
+/// capture_us; then stream, format, verified, end.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    /// Frames taken.
+    pub frames: u64,
+    /// Length of the measurement.
+    pub seconds: f64,
+    /// Frames per second over the measurement.
+    pub fps: f64,
+    /// Frames published but not taken (the consumer was busy with an older one).
+    pub skipped: u64,
+    /// Frames that failed verification (with `--verify`).
+    pub torn: u64,
+    /// Corrupt values read from the region.
+    pub corrupt: u64,
+    /// Moves to a new region (producer restarts and format changes).
+    pub restarts: u64,
+    /// Publish → held latency, microseconds.
+    pub handoff_us: Percentiles,
+    /// Capture → held latency, microseconds.
+    pub capture_us: Percentiles,
+    /// The stream's name.
+    pub stream: String,
+    /// The stream's (last) format.
+    pub format: String,
+    /// Whether frames were verified.
+    pub verified: bool,
+    /// Why the measurement ended: `done`, `producer-stopped`, `producer-lost`, `interrupted`.
+    pub end: &'static str,
+}
+
+impl Summary {
+    /// The summary as one line of JSON.
+    pub fn to_json(&self) -> String {
+        // A struct of numbers, strings and options: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "stream {} ({}): {} frames in {:.2} s = {:.2} fps",
+            self.stream, self.format, self.frames, self.seconds, self.fps
+        )?;
+        let torn = if self.verified {
+            self.torn.to_string()
+        } else {
+            "not checked".to_owned()
+        };
+        writeln!(
+            f,
+            "skipped {}, torn {}, corrupt {}, restarts {}",
+            self.skipped, torn, self.corrupt, self.restarts
+        )?;
+        writeln!(
+            f,
+            "handoff latency (publish -> held): {}",
+            Us(self.handoff_us)
+        )?;
+        write!(
+            f,
+            "capture latency (capture -> held): {}",
+            Us(self.capture_us)
+        )
+    }
+}
+
+/// Percentiles written for people.
+struct Us(Percentiles);
+
+impl fmt::Display for Us {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.0;
+        let Some(p50) = p.p50 else {
+            return f.write_str("no frames");
+        };
+        let v = |x: Option<f64>| x.unwrap_or_default();
+        write!(
+            f,
+            "p50 {p50:.1} us, p90 {:.1}, p99 {:.1}, p99.9 {:.1}, max {:.1}",
+            v(p.p90),
+            v(p.p99),
+            v(p.p999),
+            v(p.max)
+        )
+    }
+}
+
+/// A progress report, due every [`PROGRESS_EVERY`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Seconds since the start.
+    pub seconds: f64,
+    /// Frames so far.
+    pub frames: u64,
+    /// Frame rate since the previous report.
+    pub fps: f64,
+    /// Skipped frames so far.
+    pub skipped: u64,
+    /// Torn frames so far.
+    pub torn: u64,
+    /// Producer restarts so far.
+    pub restarts: u64,
+    /// Handoff p50 and p99 so far, microseconds.
+    pub handoff_p50_us: Option<f64>,
+    /// Handoff p99 so far, microseconds.
+    pub handoff_p99_us: Option<f64>,
+}
+
+impl fmt::Display for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:7.1} s  {:8} frames  {:8.1} fps  skipped {}  torn {}  restarts {}  handoff",
+            self.seconds, self.frames, self.fps, self.skipped, self.torn, self.restarts
+        )?;
+        match (self.handoff_p50_us, self.handoff_p99_us) {
+            (Some(p50), Some(p99)) => write!(f, " p50 {p50:.1} us p99 {p99:.1} us"),
+            _ => f.write_str(" -"),
+        }
+    }
+}
+
+/// Measures the stream until the limit, the producer stopping, it being lost, or `stop`.
+/// Calls `progress` every [`PROGRESS_EVERY`]. Returns how it ended and the summary.
+pub fn run(
+    session: &mut Session,
+    options: &StatsOptions,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(End, Summary), Error> {
+    let mut meter = Meter::new(session.format(), options.verify);
+    let mut last_report = (Duration::ZERO, 0u64);
+    let end = session.follow(stop, |seen| {
+        match seen {
+            Seen::Frame(frame) => meter.frame(&frame),
+            Seen::Idle => {}
+            Seen::Reopened { new, .. } => meter.reopened(new),
+            Seen::Corrupt(_) => meter.corrupt(),
+        }
+        let elapsed = meter.elapsed();
+        if elapsed >= last_report.0 + PROGRESS_EVERY {
+            let interval = (elapsed - last_report.0).as_secs_f64();
+            progress(&Progress {
+                seconds: elapsed.as_secs_f64(),
+                frames: meter.frames,
+                fps: (meter.frames - last_report.1) as f64 / interval,
+                skipped: meter.skipped,
+                torn: meter.torn,
+                restarts: meter.restarts,
+                handoff_p50_us: meter.handoff.quantile_us(0.5),
+                handoff_p99_us: meter.handoff.quantile_us(0.99),
+            });
+            last_report = (elapsed, meter.frames);
+        }
+        let done = match options.limit {
+            Limit::None => false,
+            Limit::Duration(limit) => elapsed >= limit,
+            Limit::Frames(limit) => meter.frames >= limit,
+        };
+        Ok(if done { Flow::Done } else { Flow::Continue })
+    })?;
+    let summary = meter.summary(session.attach().stream.as_str(), end);
+    Ok((end, summary))
+}
+
+/// The JSON name of how a run ended.
+pub fn end_name(end: End) -> &'static str {
+    match end {
+        End::Done => "done",
+        End::ProducerStopped => "producer-stopped",
+        End::ProducerLost => "producer-lost",
+        End::Interrupted => "interrupted",
+    }
+}
+
+fn round(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shm_frames::PixelFormat;
+
+    fn summary(meter: &Meter) -> serde_json::Value {
+        serde_json::from_str(&meter.summary("cam0", End::Done).to_json()).unwrap()
+    }
+
+    #[test]
+    fn json_has_the_contract_keys_first_in_order() {
+        let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
+        let mut meter = Meter::new(format, true);
+        meter.handoff.record_span(0, 45_000);
+        meter.capture.record_span(0, 60_000);
+        meter.frames = 1;
+        meter.corrupt();
+        meter.reopened(format);
+        let json = meter.summary("cam0", End::Done).to_json();
+        let keys = [
+            "frames",
+            "seconds",
+            "fps",
+            "skipped",
+            "torn",
+            "corrupt",
+            "restarts",
+            "handoff_us",
+            "capture_us",
+        ];
+        let mut at = 0;
+        for key in keys {
+            let needle = format!("\"{key}\":");
+            let found = json[at..].find(&needle);
+            assert!(found.is_some(), "{key} missing or out of order in {json}");
+            at += found.unwrap() + needle.len();
+        }
+        assert!(json.starts_with("{\"frames\":1,"), "{json}");
+        let value = summary(&meter);
+        assert_eq!(value["corrupt"], 1);
+        assert_eq!(value["restarts"], 1);
+        assert_eq!(value["torn"], 0);
+        assert_eq!(value["end"], "done");
+        for histogram in ["handoff_us", "capture_us"] {
+            for p in ["p50", "p90", "p99", "p999", "max"] {
+                assert!(value[histogram][p].is_number(), "{histogram}.{p} in {json}");
+            }
+        }
+        assert_eq!(value["handoff_us"]["p50"], 45.0);
+        assert_eq!(value["capture_us"]["max"], 60.0);
+    }
+
+    #[test]
+    fn empty_histograms_are_null_and_one_line() {
+        let format = FrameFormat::new(64, 48, PixelFormat::I420).unwrap();
+        let meter = Meter::new(format, false);
+        let json = meter.summary("x", End::ProducerStopped).to_json();
+        assert!(!json.contains('\n'));
+        let value = summary(&meter);
+        assert_eq!(value["frames"], 0);
+        assert!(value["handoff_us"]["p50"].is_null());
+        assert!(value["capture_us"]["max"].is_null());
+        assert_eq!(value["verified"], false);
+    }
+
+    #[test]
+    fn human_summary_names_the_counts() {
+        let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
+        let text = Meter::new(format, false)
+            .summary("cam0", End::Done)
+            .to_string();
+        assert!(
+            text.contains("stream cam0 (64x48 bgra): 0 frames"),
+            "{text}"
+        );
+        assert!(text.contains("torn not checked"), "{text}");
+        assert!(text.contains("no frames"), "{text}");
+    }
+}

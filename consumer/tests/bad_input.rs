@@ -1,0 +1,171 @@
+//! Bad input gets one clear error line and DESIGN.md's exit code, never a panic (101), and
+//! never a partial file left claiming success.
+
+mod common;
+
+use common::{Proc, Script, TempDir, TestProducer, TestStream, consumer, unwritable};
+use control_msg::PatternKind;
+use shm_frames::{FrameFormat, PixelFormat};
+
+/// The one error line: starts with "consumer: error:" and holds `needle`.
+fn assert_error_line(stderr: &str, needle: &str) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("consumer: error:"))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
+    assert!(line.contains(needle), "{line:?} lacks {needle:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unknown_stream_is_no_producer() {
+    let stream = TestStream::new();
+    for cmd in [&["stats"][..], &["pipe"], &["snapshot", "/dev/null"]] {
+        let mut args = cmd.to_vec();
+        args.extend(["--stream", stream.as_str(), "--wait", "300ms"]);
+        let out = consumer(&args);
+        out.assert_code(3);
+        assert_error_line(
+            &out.stderr,
+            &format!("no producer for stream {}", stream.as_str()),
+        );
+        assert!(out.stdout.is_empty(), "{cmd:?} wrote to stdout");
+    }
+}
+
+#[test]
+fn unwritable_outputs_fail_before_waiting() {
+    let stream = TestStream::new();
+    for (cmd, file) in [("record", "out.y4m"), ("snapshot", "out.png")] {
+        let path = unwritable(file);
+        let out = consumer(&[cmd, path.to_str().unwrap(), "--stream", stream.as_str()]);
+        out.assert_code(1);
+        assert_error_line(&out.stderr, &format!("cannot write {}", path.display()));
+        assert!(!path.exists());
+    }
+}
+
+#[test]
+fn a_write_error_mid_recording_leaves_no_file_claiming_success() {
+    let stream = TestStream::new();
+    let format = FrameFormat::new(64, 48, PixelFormat::I420).unwrap();
+    let _producer =
+        TestProducer::start(&stream, Script::pattern(format, PatternKind::Moving, 100.0));
+    // /dev/full accepts the open and fails every write with ENOSPC.
+    let out = consumer(&[
+        "record",
+        "/dev/full",
+        "--stream",
+        stream.as_str(),
+        "--fps",
+        "25",
+    ]);
+    out.assert_code(1);
+    assert_error_line(&out.stderr, "cannot write /dev/full");
+
+    // A file in a directory: on failure nothing is left (here: a format it cannot record).
+    let dir = TempDir::new("bad");
+    let odd = TestStream::new();
+    let odd_format = FrameFormat::new(65, 49, PixelFormat::Bgra).unwrap();
+    let _odd = TestProducer::start(
+        &odd,
+        Script::pattern(odd_format, PatternKind::Moving, 100.0),
+    );
+    let path = dir.join("odd.y4m");
+    let out = consumer(&["record", path.to_str().unwrap(), "--stream", odd.as_str()]);
+    out.assert_code(1);
+    assert_error_line(&out.stderr, "cannot record a 65x49 bgra stream as Y4M");
+    assert!(dir.files().is_empty(), "left: {:?}", dir.files());
+}
+
+#[test]
+fn no_display_is_one_clear_line() {
+    let stream = TestStream::new();
+    let out = Proc::spawn(
+        std::process::Command::new(common::CONSUMER)
+            .args(["view", "--stream", stream.as_str()])
+            .env_remove("DISPLAY"),
+        None,
+    )
+    .finish();
+    out.assert_code(1);
+    assert_error_line(&out.stderr, "no display");
+    assert!(out.stderr.contains("consumer stats") && out.stderr.contains("xvfb-run"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["stats", "--wait", "soon"][..],
+        &["stats", "--stream", "a/b"],
+        &["stats", "--frames", "0"],
+        &["record"],
+        &["nonsense"],
+    ] {
+        let out = consumer(args);
+        out.assert_code(2);
+        assert!(!out.stderr.contains("panicked"));
+    }
+    let help = consumer(&["--help"]);
+    help.assert_code(0);
+    let text = help.stdout_text();
+    assert!(
+        text.contains("Examples:") && text.contains("consumer demo"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_live_producer_without_frames_is_a_timeout() {
+    let stream = TestStream::new();
+    let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
+    let mut script = Script::pattern(format, PatternKind::Moving, 0.0);
+    script.phases[0].count = Some(0);
+    let producer = TestProducer::start(&stream, script);
+    producer.expect(|e| *e == common::Event::Done);
+    let dir = TempDir::new("timeout");
+    let path = dir.join("none.png");
+    let out = consumer(&[
+        "snapshot",
+        path.to_str().unwrap(),
+        "--stream",
+        stream.as_str(),
+        "--wait",
+        "300ms",
+    ]);
+    out.assert_code(4);
+    assert_error_line(&out.stderr, "no frame from stream");
+    assert!(dir.files().is_empty(), "left: {:?}", dir.files());
+}
+
+#[test]
+fn a_stream_of_another_user_is_permission_denied() {
+    if !nix::unistd::geteuid().is_root() || !common::have("setpriv") {
+        println!("SKIPPED a_stream_of_another_user: needs root and setpriv");
+        eprintln!("SKIPPED a_stream_of_another_user: needs root and setpriv");
+        return;
+    }
+    // The stream is root's (mode 0600); the consumer runs as nobody (uid 65534), from a copy
+    // of the binary that nobody can execute (the build directory may not be reachable).
+    let stream = TestStream::new();
+    let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
+    let _producer =
+        TestProducer::start(&stream, Script::pattern(format, PatternKind::Moving, 30.0));
+    let dir = TempDir::new("user");
+    let copy = dir.join("consumer");
+    std::fs::copy(common::CONSUMER, &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Proc::spawn(
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy)
+            .args(["stats", "--stream", stream.as_str(), "--wait", "2s"]),
+        None,
+    )
+    .finish();
+    out.assert_code(1);
+    assert_error_line(&out.stderr, "permission denied");
+    assert!(out.stderr.contains("another user"), "{}", out.stderr);
+}

@@ -1,0 +1,712 @@
+//! Fixtures of the consumer's integration tests: unique stream names cleaned up on drop,
+//! the `consumer` binary as a child process (killed on drop) with its output collected, an
+//! in-test producer thread publishing scripted frames, and an Xvfb display.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use control_msg::{Command as Ctl, CommandReceiver, EventSender, PatternKind, QueueConfig};
+use producer::{FrameSource, PatternSource};
+use shm_frames::{FrameFormat, PixelFormat, RegionBuilder, StreamName, StreamOwner};
+
+/// Deadline for events in tests: it only catches hangs.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// The consumer binary under test.
+pub const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
+
+/// A stream name no other test (or run) uses; its shm object and queues are unlinked on
+/// drop, even if the test failed.
+pub struct TestStream {
+    pub name: StreamName,
+}
+
+impl TestStream {
+    pub fn new() -> TestStream {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = StreamName::new(&format!("ct{}x{n}", std::process::id())).unwrap();
+        TestStream { name }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.name.as_str()
+    }
+}
+
+impl Drop for TestStream {
+    fn drop(&mut self) {
+        let _ = nix::sys::mman::shm_unlink(self.name.shm_name().as_str());
+        let _ = nix::mqueue::mq_unlink(self.name.command_queue_name().as_str());
+        for seat in 0..shm_frames::MAX_SEATS as u32 {
+            let _ = nix::mqueue::mq_unlink(self.name.event_queue_name(seat).as_str());
+        }
+    }
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ct-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// The names of the files in it, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a finished child left.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Asserts a normal exit with `code` (never a panic's 101), printing stderr otherwise.
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "exit status {:?}, stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A child process (killed and reaped on drop) whose stdout is collected as bytes and whose
+/// stderr lines are collected and forwarded, so a test can wait for one with a deadline.
+pub struct Proc {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr_lines: Receiver<String>,
+    stderr_all: Arc<Mutex<String>>,
+    reaped: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// `consumer args...` with stdin closed.
+    pub fn consumer(args: &[&str]) -> Proc {
+        Proc::spawn(Command::new(CONSUMER).args(args), None)
+    }
+
+    /// Spawns `cmd`, feeding `stdin` (if any) from a thread.
+    pub fn spawn(cmd: &mut Command, stdin: Option<Vec<u8>>) -> Proc {
+        let feed = stdin.is_some();
+        let mut proc = Proc::spawn_piped(cmd, feed);
+        if let Some(bytes) = stdin {
+            proc.feed(bytes);
+        }
+        proc
+    }
+
+    /// Spawns `cmd` with stdin a pipe held open (if `piped`) until [`Proc::feed`].
+    pub fn spawn_piped(cmd: &mut Command, piped: bool) -> Proc {
+        cmd.stdin(if piped { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn child");
+        let stdin = child.stdin.take();
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = out.read_to_end(&mut bytes);
+            bytes
+        });
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = channel();
+        let all = Arc::new(Mutex::new(String::new()));
+        let all_writer = all.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("  [child] {line}");
+                all_writer.lock().unwrap().push_str(&line);
+                all_writer.lock().unwrap().push('\n');
+                let _ = tx.send(line);
+            }
+        });
+        Proc {
+            child,
+            stdin,
+            stdout: Some(stdout),
+            stderr_lines: rx,
+            stderr_all: all,
+            reaped: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes `bytes` to the child's stdin from a thread, then closes it.
+    pub fn feed(&mut self, bytes: Vec<u8>) {
+        if let Some(mut input) = self.stdin.take() {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = input.write_all(&bytes);
+            });
+        }
+    }
+
+    /// Waits for a stderr line containing `needle`.
+    pub fn expect_stderr(&self, needle: &str) -> String {
+        let deadline = Instant::now() + HANG;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no stderr line with {needle:?}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("child closed stderr before a line with {needle:?}")
+                }
+            }
+        }
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits (with a deadline that only catches hangs) for the child to exit.
+    pub fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + HANG;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "child did not exit within {HANG:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        self.reaped = Some(status);
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        // stderr's reader thread ends at EOF; drain what it sent.
+        while self.stderr_lines.recv_timeout(HANG).is_ok() {}
+        let stderr = self.stderr_all.lock().unwrap().clone();
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.reaped.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `consumer args...` to the end.
+pub fn consumer(args: &[&str]) -> Finished {
+    Proc::consumer(args).finish()
+}
+
+/// What an in-test producer publishes in one phase.
+#[derive(Clone)]
+pub enum Frames {
+    /// The test pattern.
+    Pattern(PatternKind),
+    /// These frames, in order (each exactly one frame of the phase's format).
+    Clip(Arc<Vec<Vec<u8>>>),
+}
+
+/// One phase of an in-test producer: `count` frames (forever if `None`) of `format`.
+#[derive(Clone)]
+pub struct Phase {
+    pub format: FrameFormat,
+    pub frames: Frames,
+    pub count: Option<u64>,
+}
+
+/// How an in-test producer runs.
+#[derive(Clone)]
+pub struct Script {
+    pub seats: u32,
+    /// Frames per second; 0 for as fast as possible.
+    pub fps: f64,
+    /// Publish nothing until this many consumers said Hello on the command queue.
+    pub wait_for_hellos: u32,
+    /// Phases in order; between two, the region is replaced (a format change).
+    pub phases: Vec<Phase>,
+}
+
+impl Script {
+    pub fn pattern(format: FrameFormat, kind: PatternKind, fps: f64) -> Script {
+        Script {
+            seats: 1,
+            fps,
+            wait_for_hellos: 0,
+            phases: vec![Phase {
+                format,
+                frames: Frames::Pattern(kind),
+                count: None,
+            }],
+        }
+    }
+}
+
+/// A producer on a thread of the test process: it owns the stream name, creates the region
+/// and the queues, and publishes its script; dropping it stops it (state Stopping, objects
+/// unlinked).
+pub struct TestProducer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<u64>>,
+    events: Receiver<Event>,
+}
+
+/// What an in-test producer reports.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The region of a phase exists (epoch).
+    Ready(u64),
+    /// A consumer said Hello.
+    Hello(u32),
+    /// The script's phases are all published.
+    Done,
+    /// A consumer asked for another frame rate.
+    SetFps(u32),
+    /// A consumer left.
+    Bye(u32),
+}
+
+/// Reports what consumers said on the command queue.
+fn report(command: Ctl, tx: &Sender<Event>) {
+    let event = match command {
+        Ctl::Hello { seat, .. } => Event::Hello(seat),
+        Ctl::Bye { seat } => Event::Bye(seat),
+        Ctl::SetFps { fps } => Event::SetFps(fps.round() as u32),
+        _ => return,
+    };
+    let _ = tx.send(event);
+}
+
+impl TestProducer {
+    /// Starts the script and returns once the first region exists.
+    pub fn start(stream: &TestStream, script: Script) -> TestProducer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = channel();
+        let name = stream.name.clone();
+        let stopper = stop.clone();
+        let thread = std::thread::spawn(move || produce(&name, &script, &stopper, &tx));
+        let producer = TestProducer {
+            stop,
+            thread: Some(thread),
+            events: rx,
+        };
+        producer.expect(|e| matches!(e, Event::Ready(_)));
+        producer
+    }
+
+    /// Waits for an event matching `want` (others are skipped).
+    pub fn expect(&self, want: impl Fn(&Event) -> bool) -> Event {
+        let deadline = Instant::now() + HANG;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(event) if want(&event) => return event,
+                Ok(_) => {}
+                Err(e) => panic!("producer event not seen: {e}"),
+            }
+        }
+    }
+
+    /// Stops and returns the number of frames published.
+    pub fn stop(mut self) -> u64 {
+        self.stop_now()
+    }
+
+    fn stop_now(&mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("producer thread panicked"))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for TestProducer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn produce(name: &StreamName, script: &Script, stop: &AtomicBool, tx: &Sender<Event>) -> u64 {
+    let owner = StreamOwner::claim(name).expect("claim the test stream");
+    let first = &script.phases[0];
+    let mut writer = RegionBuilder::new(&owner, first.format)
+        .seats(script.seats)
+        .create()
+        .expect("create the region");
+    let supervisor = writer.supervisor();
+    let mut commands = CommandReceiver::create(&owner, &QueueConfig::new()).expect("ctl queue");
+    let _events: Vec<EventSender> = (0..script.seats)
+        .map(|seat| EventSender::create(&owner, seat, &QueueConfig::new()).expect("event queue"))
+        .collect();
+    let _ = tx.send(Event::Ready(writer.epoch()));
+
+    let mut hellos = 0;
+    let mut supervisor = supervisor;
+    while hellos < script.wait_for_hellos && !stop.load(Ordering::Relaxed) {
+        supervisor.beat();
+        if let Ok(Some(cmd)) = commands.recv_timeout(Duration::from_millis(50)) {
+            hellos += u32::from(matches!(cmd, Ctl::Hello { .. }));
+            report(cmd, tx);
+        }
+    }
+
+    let mut published = 0u64;
+    let mut last_beat = Instant::now();
+    let start = Instant::now();
+    let mut n = 0u64;
+    for (index, phase) in script.phases.iter().enumerate() {
+        if index > 0 {
+            writer.replace(phase.format).expect("replace the region");
+            supervisor = writer.supervisor();
+            let _ = tx.send(Event::Ready(writer.epoch()));
+        }
+        let mut pattern = match &phase.frames {
+            Frames::Pattern(kind) => Some(PatternSource::new(phase.format, *kind).unwrap()),
+            Frames::Clip(_) => None,
+        };
+        let mut i = 0u64;
+        while phase.count.is_none_or(|c| i < c) {
+            if stop.load(Ordering::Relaxed) {
+                return published;
+            }
+            if script.fps > 0.0 {
+                let due = start + Duration::from_secs_f64(n as f64 / script.fps);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    // Pacing, as a camera would: not synchronisation.
+                    std::thread::sleep(wait);
+                }
+            }
+            if last_beat.elapsed() >= Duration::from_millis(50) {
+                supervisor.beat();
+                while let Ok(Some(cmd)) = commands.try_recv() {
+                    report(cmd, tx);
+                }
+                last_beat = Instant::now();
+            }
+            let Some(mut slot) = writer.slot() else {
+                continue;
+            };
+            let seq = slot.seq();
+            match (&mut pattern, &phase.frames) {
+                (Some(source), _) => {
+                    source.fill(seq, &mut slot).unwrap();
+                }
+                (None, Frames::Clip(frames)) => {
+                    slot.copy_from_slice(&frames[(i as usize) % frames.len()]);
+                }
+                (None, Frames::Pattern(_)) => unreachable!(),
+            }
+            slot.publish(None);
+            published += 1;
+            i += 1;
+            n += 1;
+        }
+    }
+    let _ = tx.send(Event::Done);
+    // Keep beating until told to stop, so the stream stays live (and then ends cleanly).
+    while !stop.load(Ordering::Relaxed) {
+        supervisor.beat();
+        if let Ok(Some(cmd)) = commands.recv_timeout(Duration::from_millis(50)) {
+            report(cmd, tx);
+        }
+    }
+    published
+}
+
+/// A 4:2:0 test clip made by ffmpeg (`testsrc2`), as Y4M bytes and its frames.
+pub struct Clip {
+    pub y4m: Vec<u8>,
+    pub format: FrameFormat,
+    pub frames: Vec<Vec<u8>>,
+}
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `ffmpeg -f lavfi -i testsrc2=size=WxH:rate=25 -frames:v N -pix_fmt yuv420p -f
+/// yuv4mpegpipe -`, decoded.
+pub fn ffmpeg_clip(width: u32, height: u32, frames: u32) -> Clip {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={width}x{height}:rate=25"))
+        .args(["-frames:v", &frames.to_string()])
+        .args(["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "ffmpeg failed");
+    let format = FrameFormat::new(width, height, PixelFormat::I420).unwrap();
+    let frames = read_y4m(&out.stdout).1;
+    Clip {
+        y4m: out.stdout,
+        format,
+        frames,
+    }
+}
+
+/// A Y4M stream's header fields (W, H, F, C) and its frames (planes concatenated).
+pub fn read_y4m(bytes: &[u8]) -> (y4m::Decoder<&[u8]>, Vec<Vec<u8>>) {
+    let mut frames = Vec::new();
+    let mut decoder = y4m::Decoder::new(bytes).expect("a Y4M header");
+    let header = y4m::Decoder::new(bytes).unwrap();
+    while let Ok(frame) = decoder.read_frame() {
+        frames.push(
+            [
+                frame.get_y_plane(),
+                frame.get_u_plane(),
+                frame.get_v_plane(),
+            ]
+            .concat(),
+        );
+    }
+    (header, frames)
+}
+
+/// Asserts that `got` is an in-order subset of `clip` (each got frame equal to a clip
+/// frame, later in the clip than the previous one), and returns the matched indices.
+pub fn assert_in_order_subset(got: &[Vec<u8>], clip: &[Vec<u8>]) -> Vec<usize> {
+    let mut next = 0;
+    let mut matched = Vec::new();
+    for (i, frame) in got.iter().enumerate() {
+        let found = clip[next..].iter().position(|c| c == frame);
+        let Some(offset) = found else {
+            panic!(
+                "recorded frame {i} is not one of clip frames {next}.. (bit-exact); matched so far {matched:?}"
+            );
+        };
+        matched.push(next + offset);
+        next += offset + 1;
+    }
+    matched
+}
+
+/// An X server of its own (Xvfb on a display it picks), killed on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts Xvfb 1280x1024x24, or prints a visible SKIPPED line and returns `None` when
+    /// Xvfb (or another tool in `needs`) is not installed.
+    pub fn start(test: &str, needs: &[&str]) -> Option<Xvfb> {
+        for tool in std::iter::once(&"Xvfb").chain(needs) {
+            if !have(tool) {
+                eprintln!("SKIPPED {test}: {tool} not found (install xvfb, x11-apps, xdotool)");
+                println!("SKIPPED {test}: {tool} not found");
+                return None;
+            }
+        }
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x1024x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        // Xvfb writes the display number it took to -displayfd once it accepts clients.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(HANG).expect("Xvfb reported no display");
+        let number = line.trim();
+        assert!(!number.is_empty(), "Xvfb exited without a display");
+        Some(Xvfb {
+            child,
+            display: format!(":{number}"),
+        })
+    }
+
+    /// Runs an X client on this display to completion, killing it after `HANG`.
+    pub fn run(&self, program: &str, args: &[&str]) -> Finished {
+        let mut cmd = Command::new(program);
+        cmd.args(args).env("DISPLAY", &self.display);
+        Proc::spawn(&mut cmd, None).finish()
+    }
+
+    /// The id of the first window whose name matches `pattern`, waiting for it.
+    pub fn window(&self, pattern: &str) -> String {
+        let found = self.run("xdotool", &["search", "--sync", "--name", pattern]);
+        assert!(
+            found.status.success(),
+            "xdotool search failed: {}",
+            found.stderr
+        );
+        found
+            .stdout_text()
+            .lines()
+            .next()
+            .expect("a window id")
+            .to_owned()
+    }
+
+    /// The window's name.
+    pub fn window_name(&self, id: &str) -> String {
+        self.run("xdotool", &["getwindowname", id])
+            .stdout_text()
+            .trim()
+            .to_owned()
+    }
+
+    /// A screenshot of window `id` (xwd).
+    pub fn screenshot(&self, id: &str) -> Xwd {
+        let shot = self.run("xwd", &["-silent", "-id", id]);
+        assert!(shot.status.success(), "xwd failed: {}", shot.stderr);
+        Xwd::parse(&shot.stdout)
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A decoded XWD (X Window Dump) of a 24/32-bit TrueColor window.
+pub struct Xwd {
+    pub width: usize,
+    pub height: usize,
+    /// Packed 0x00RRGGBB per pixel, row-major.
+    pub pixels: Vec<u32>,
+}
+
+impl Xwd {
+    /// Parses an XWD file (X11 XWDFileHeader: 25 big-endian u32, then the window name,
+    /// then `ncolors` 12-byte colour entries, then the image).
+    pub fn parse(bytes: &[u8]) -> Xwd {
+        let field = |i: usize| u32::from_be_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
+        let header_size = field(0) as usize;
+        let (width, height) = (field(4) as usize, field(5) as usize);
+        let byte_order = field(7); // 0 LSBFirst, 1 MSBFirst
+        let bits_per_pixel = field(11);
+        let bytes_per_line = field(12) as usize;
+        let ncolors = field(19) as usize;
+        assert_eq!(field(2), 2, "ZPixmap");
+        assert_eq!(bits_per_pixel, 32, "32 bits per pixel");
+        let data = &bytes[header_size + ncolors * 12..];
+        let mut pixels = Vec::with_capacity(width * height);
+        for y in 0..height {
+            for x in 0..width {
+                let p = &data[y * bytes_per_line + x * 4..][..4];
+                let p: [u8; 4] = p.try_into().unwrap();
+                let v = if byte_order == 0 {
+                    u32::from_le_bytes(p)
+                } else {
+                    u32::from_be_bytes(p)
+                };
+                pixels.push(v & 0x00ff_ffff);
+            }
+        }
+        Xwd {
+            width,
+            height,
+            pixels,
+        }
+    }
+
+    /// The (R, G, B) at (x, y).
+    pub fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
+        let v = self.pixels[y * self.width + x];
+        [(v >> 16) as u8, (v >> 8) as u8, v as u8]
+    }
+}
+
+/// Repeats `attempt` until it returns `Some`, for at most `HANG` (for state with no event
+/// to wait on, such as pixels on a screen); panics with `what` on the deadline.
+pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + HANG;
+    loop {
+        if let Some(value) = attempt() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {HANG:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A path that cannot be created, even by root.
+pub fn unwritable(file: &str) -> PathBuf {
+    Path::new("/nonexistent-framepipe-test-dir").join(file)
+}

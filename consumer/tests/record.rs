@@ -1,0 +1,232 @@
+//! `consumer record`, `pipe` and `snapshot` against an in-test producer publishing known
+//! frames: bit-exact passthrough, conversions, format changes, clean ends.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{
+    Event, Frames, Phase, Proc, Script, TempDir, TestProducer, TestStream, assert_in_order_subset,
+    ffmpeg_clip, have, read_y4m,
+};
+use control_msg::PatternKind;
+use shm_frames::{FrameFormat, PixelFormat};
+
+fn clip_script(format: FrameFormat, frames: Vec<Vec<u8>>, fps: f64) -> Script {
+    let count = frames.len() as u64;
+    Script {
+        seats: 1,
+        fps,
+        wait_for_hellos: 1,
+        phases: vec![Phase {
+            format,
+            frames: Frames::Clip(Arc::new(frames)),
+            count: Some(count),
+        }],
+    }
+}
+
+#[test]
+fn i420_records_bit_exact_and_ffprobe_reads_it() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        println!("SKIPPED: ffmpeg/ffprobe not found");
+        return;
+    }
+    let clip = ffmpeg_clip(320, 240, 30);
+    assert_eq!(clip.frames.len(), 30);
+    let stream = TestStream::new();
+    let dir = TempDir::new("rec");
+    let file = dir.join("out.y4m");
+    let producer =
+        TestProducer::start(&stream, clip_script(clip.format, clip.frames.clone(), 25.0));
+    let c = Proc::consumer(&[
+        "record",
+        file.to_str().unwrap(),
+        "--stream",
+        stream.as_str(),
+    ]);
+    producer.expect(|e| *e == Event::Done);
+    producer.stop();
+    let out = c.finish();
+    out.assert_code(0);
+    assert!(out.stderr.contains("recorded"), "{}", out.stderr);
+
+    let bytes = std::fs::read(&file).unwrap();
+    let (header, frames) = read_y4m(&bytes);
+    assert_eq!((header.get_width(), header.get_height()), (320, 240));
+    let rate = header.get_framerate();
+    assert_eq!(
+        (rate.num, rate.den),
+        (25, 1),
+        "rate measured from the stream"
+    );
+    assert!(!frames.is_empty());
+    let matched = assert_in_order_subset(&frames, &clip.frames);
+    // Paced at 25 fps, a consumer keeps up: expect most of the clip.
+    assert!(
+        matched.len() >= 15,
+        "only {} of 30 frames: {matched:?}",
+        matched.len()
+    );
+    assert_eq!(dir.files(), ["out.y4m"], "no temporary file left");
+
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .args([
+            "stream=width,height,pix_fmt,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert_eq!(text.trim(), format!("320,240,yuv420p,{}", frames.len()));
+}
+
+#[test]
+fn bgra_converts_to_i420() {
+    let stream = TestStream::new();
+    let dir = TempDir::new("rec");
+    let file = dir.join("bars.y4m");
+    let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
+    let mut script = Script::pattern(format, PatternKind::Bars, 100.0);
+    script.wait_for_hellos = 1;
+    let _producer = TestProducer::start(&stream, script);
+    let out = common::consumer(&[
+        "record",
+        file.to_str().unwrap(),
+        "--stream",
+        stream.as_str(),
+        "--frames",
+        "5",
+        "--fps",
+        "30",
+    ]);
+    out.assert_code(0);
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"YUV4MPEG2 W64 H48 F30:1 Ip A1:1 C420jpeg"));
+    let (_, frames) = read_y4m(&bytes);
+    assert_eq!(frames.len(), 5);
+    let mut expected = vec![0; 64 * 48 * 3 / 2];
+    let mut bars = vec![0; format.frame_bytes()];
+    use producer::FrameSource;
+    producer::PatternSource::new(format, PatternKind::Bars)
+        .unwrap()
+        .fill(1, &mut bars)
+        .unwrap();
+    producer::Converter::new()
+        .convert(format, &bars, PixelFormat::I420, &mut expected)
+        .unwrap();
+    for frame in &frames {
+        assert!(
+            frame == &expected,
+            "a recorded frame is not the converted bars"
+        );
+    }
+}
+
+#[test]
+fn a_format_change_ends_the_recording_cleanly() {
+    let stream = TestStream::new();
+    let dir = TempDir::new("rec");
+    let file = dir.join("cut.y4m");
+    let first = FrameFormat::new(64, 48, PixelFormat::I420).unwrap();
+    let second = FrameFormat::new(128, 96, PixelFormat::I420).unwrap();
+    let mut script = Script::pattern(first, PatternKind::Moving, 200.0);
+    script.wait_for_hellos = 1;
+    script.phases[0].count = Some(20);
+    script.phases.push(Phase {
+        format: second,
+        frames: Frames::Pattern(PatternKind::Moving),
+        count: None,
+    });
+    let _producer = TestProducer::start(&stream, script);
+    let out = common::consumer(&[
+        "record",
+        file.to_str().unwrap(),
+        "--stream",
+        stream.as_str(),
+    ]);
+    out.assert_code(0);
+    assert!(
+        out.stderr
+            .contains("changed format from 64x48 i420 to 128x96 i420"),
+        "{}",
+        out.stderr
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    let (header, frames) = read_y4m(&bytes);
+    assert_eq!((header.get_width(), header.get_height()), (64, 48));
+    assert!(!frames.is_empty());
+    for frame in &frames {
+        let seq = producer::decode_seq(first, frame).expect("a moving-pattern frame");
+        producer::verify(first, frame, seq).unwrap();
+    }
+}
+
+#[test]
+fn pipe_writes_raw_frames_only() {
+    let stream = TestStream::new();
+    let format = FrameFormat::new(96, 64, PixelFormat::Bgra).unwrap();
+    let frames: Vec<Vec<u8>> = (0..40u8)
+        .map(|i| {
+            (0..format.frame_bytes())
+                .map(|b| (b as u8) ^ i.wrapping_mul(37))
+                .collect()
+        })
+        .collect();
+    let producer = TestProducer::start(&stream, clip_script(format, frames.clone(), 0.0));
+    let c = Proc::consumer(&["pipe", "--stream", stream.as_str()]);
+    producer.expect(|e| *e == Event::Done);
+    producer.stop();
+    let out = c.finish();
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout.len() % format.frame_bytes(),
+        0,
+        "whole frames only"
+    );
+    let got: Vec<Vec<u8>> = out
+        .stdout
+        .chunks(format.frame_bytes())
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert!(!got.is_empty());
+    assert_in_order_subset(&got, &frames);
+}
+
+#[test]
+fn snapshot_decodes_as_png() {
+    let stream = TestStream::new();
+    let dir = TempDir::new("snap");
+    let file = dir.join("bars.png");
+    let format = FrameFormat::new(160, 90, PixelFormat::Yuyv).unwrap();
+    let _producer = TestProducer::start(&stream, Script::pattern(format, PatternKind::Bars, 60.0));
+    let out = common::consumer(&[
+        "snapshot",
+        file.to_str().unwrap(),
+        "--stream",
+        stream.as_str(),
+    ]);
+    out.assert_code(0);
+    let image = image::open(&file).unwrap().to_rgb8();
+    assert_eq!(image.dimensions(), (160, 90));
+    // The middle of each bar, within YUV rounding.
+    for (i, want) in producer::BARS.iter().enumerate() {
+        let x = (i as u32 * 160 + 80) / 8;
+        let got = image.get_pixel(x, 45).0;
+        for c in 0..3 {
+            assert!(
+                got[c].abs_diff(want[c]) <= 6,
+                "bar {i}: {got:?} vs {want:?}"
+            );
+        }
+    }
+    assert_eq!(dir.files(), ["bars.png"]);
+}
