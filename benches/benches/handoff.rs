@@ -119,6 +119,14 @@ fn child(role: &str) {
     let size = std::env::var(SIZE).expect("size");
     let (w, h) = size.split_once('x').expect("WxH");
     let format = bgra(w.parse().unwrap(), h.parse().unwrap());
+    if role == "private-filler" {
+        // Memory traffic without the pipeline: fill a private buffer forever.
+        let mut private = vec![0u8; format.frame_bytes()];
+        for n in 0u64.. {
+            private.fill(n as u8);
+            black_box(&private);
+        }
+    }
     let owner = StreamOwner::claim(&stream).expect("claim the bench stream");
     let mut writer = RegionBuilder::new(&owner, format)
         .create()
@@ -262,6 +270,14 @@ impl Report {
             ),
             ">= 0.8",
         );
+        line(
+            "3840x2160 pipeline / private reads beside private writes (same traffic)",
+            ratio(
+                self.rate("throughput/pipeline"),
+                self.rate("throughput/private_read_beside_writer"),
+            ),
+            "1.0 = the pipeline costs nothing beyond the pixels",
+        );
         println!("\n## handoff report\n\n{out}");
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/criterion/handoff-report.md");
@@ -352,7 +368,8 @@ fn read_all(frame: &[u8]) -> u64 {
 }
 
 /// 3840x2160 frames written in full by the producer and read in full by the consumer,
-/// beside one core writing a private buffer of the same size.
+/// beside one core writing a private buffer of the same size, and beside the same traffic
+/// without the pipeline (private reads on this core while the other core writes).
 fn throughput(c: &mut Criterion, report: &mut Report, there: usize) {
     let format = bgra(3840, 2160);
     let mut group = c.benchmark_group("throughput");
@@ -397,6 +414,30 @@ fn throughput(c: &mut Criterion, report: &mut Report, there: usize) {
     });
     report.rates.push((
         "throughput/pipeline".into(),
+        frames as f64 / busy.as_secs_f64(),
+    ));
+    drop(reader);
+    drop(child);
+
+    // The same memory traffic without the pipeline: this core reads a private buffer while
+    // the other core fills another one. The pipeline cannot beat this; the gap between the
+    // two is what the pipeline itself costs.
+    let _writer = ChildRole::spawn("private-filler", (3840, 2160), there);
+    let (mut frames, mut busy) = (0u64, Duration::ZERO);
+    group.bench_function("private_read_beside_writer", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(read_all(black_box(&private)));
+            }
+            let elapsed = start.elapsed();
+            frames += iters;
+            busy += elapsed;
+            elapsed
+        });
+    });
+    report.rates.push((
+        "throughput/private_read_beside_writer".into(),
         frames as f64 / busy.as_secs_f64(),
     ));
     group.finish();
