@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use control_msg::{Command as Ctl, CommandSender, Event, EventReceiver, PatternKind, Sent};
 use producer::verify;
-use shm_frames::testing::{ChildProc, HANG, TestStream};
+use shm_frames::testing::{ChildProc, HANG, TempDir, TestStream};
 use shm_frames::{FrameFormat, PixelFormat, Reader, ReaderOptions, WaitError, WaitStrategy};
 
 fn producer_cmd(stream: &TestStream, args: &[&str]) -> Command {
@@ -149,9 +149,8 @@ fn y4m_from_stdin_arrives_bit_identical_in_order() {
 #[test]
 fn a_looped_y4m_file_plays_its_frames_in_order() {
     let stream = TestStream::new("y4f");
-    let dir = std::env::temp_dir().join(format!("fp-y4m-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("clip.y4m");
+    let dir = TempDir::new("y4m");
+    let path = dir.path.join("clip.y4m");
     let (clip, frames) = y4m_clip(32, 16, "C420mpeg2", 5);
     std::fs::write(&path, clip).unwrap();
     let source = format!("y4m:{}", path.display());
@@ -167,7 +166,6 @@ fn a_looped_y4m_file_plays_its_frames_in_order() {
             got.seq() - 1
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -326,8 +324,8 @@ fn assert_objects_gone(stream: &TestStream, seats: u32) {
 
 #[test]
 fn bad_input_gets_a_clear_error_and_exit_code() {
-    let dir = std::env::temp_dir().join(format!("fp-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("bad");
+    let dir = &tmp.path;
     let y444 = dir.join("444.y4m");
     std::fs::write(&y444, b"YUV4MPEG2 W4 H4 F25:1 C444\nFRAME\n").unwrap();
     let y444_arg = format!("y4m:{}", y444.display());
@@ -361,7 +359,6 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert!(!std::path::Path::new(&stream.shm_path()).exists());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -398,8 +395,8 @@ fn a_second_producer_on_the_same_stream_is_refused() {
 
 #[test]
 fn images_arrive_as_drawn_and_other_sizes_are_scaled() {
-    let dir = std::env::temp_dir().join(format!("fp-img-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("img");
+    let dir = &tmp.path;
     // a.png at the stream size, with a distinct colour per pixel; b.png at another size.
     let exact =
         image::RgbImage::from_fn(32, 16, |x, y| image::Rgb([x as u8 * 8, y as u8 * 16, 200]));
@@ -429,5 +426,4 @@ fn images_arrive_as_drawn_and_other_sizes_are_scaled() {
             saw_b = true;
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -46,6 +46,28 @@ impl Drop for TestStream {
     }
 }
 
+/// A fresh directory under the system temp dir, removed (with its contents) on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("fp-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// A child process killed (SIGKILL) and reaped on drop, with its stdout lines delivered
 /// through a channel so the test can wait for one with a deadline.
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
 use shm_frames::testing::{
-    ChildProc, HANG, RawRegion, TestStream, check_frame, env, env_or, fill_frame, say,
+    ChildProc, HANG, RawRegion, TempDir, TestStream, check_frame, env, env_or, fill_frame, say,
 };
 use shm_frames::{
     ClaimError, FrameFormat, OpenError, PixelFormat, Reader, ReaderOptions, RegionBuilder,
@@ -349,13 +349,12 @@ fn another_user_gets_permission_denied() {
     let stream = TestStream::new("uid");
     let _producer = producer(&stream, &[("FP_FPS", "10")]);
     // Copy this test binary where uid 65534 may execute it.
-    let dir = std::env::temp_dir().join(format!("fp-uid-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let _cleanup = DirGuard(dir.clone());
+    let tmp = TempDir::new("uid");
+    let dir = &tmp.path;
     let copy = dir.join("test-bin");
     std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut cmd = std::process::Command::new("setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -372,14 +371,6 @@ fn another_user_gets_permission_denied() {
         .env("FP_WAIT_MS", "0");
     let child = ChildProc::spawn(cmd);
     assert_eq!(child.expect("ERROR", HANG), "ERROR permission-denied");
-}
-
-struct DirGuard(std::path::PathBuf);
-
-impl Drop for DirGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn which(program: &str) -> Option<std::path::PathBuf> {
