@@ -104,6 +104,8 @@ struct Shared {
     stop: AtomicBool,
     shutdown: AtomicBool,
     paused: AtomicBool,
+    /// Set by the frame thread once it sits idle because of a pause.
+    pause_acknowledged: AtomicBool,
     /// f64 bits of the requested rate, and a flag that it changed.
     fps_bits: AtomicU64,
     fps_changed: AtomicBool,
@@ -194,6 +196,7 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
         stop: AtomicBool::new(false),
         shutdown: AtomicBool::new(false),
         paused: AtomicBool::new(false),
+        pause_acknowledged: AtomicBool::new(false),
         fps_bits: AtomicU64::new(fps.to_bits()),
         fps_changed: AtomicBool::new(false),
         published: AtomicU64::new(0),
@@ -232,6 +235,7 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
         requests: requests_tx,
         last_stats: monotonic_ns(),
         last_published: 0,
+        pause_announced: false,
     };
     let ended = service.serve(&mut commands, &signalfd, &frame_thread);
     shared.stop.store(true, Ordering::Relaxed);
@@ -292,6 +296,8 @@ struct Service<'a> {
     requests: std::sync::mpsc::Sender<Request>,
     last_stats: u64,
     last_published: u64,
+    /// Whether "paused" was logged for the current pause.
+    pause_announced: bool,
 }
 
 impl Service<'_> {
@@ -312,13 +318,9 @@ impl Service<'_> {
             // EINTR or a poll error just ends this slice early.
             let _ = poll(&mut fds, PollTimeout::from(beat_ms));
             let supervisor = lock(&self.shared.supervisor).clone();
-            for seat in supervisor.beat() {
-                tracing::info!(
-                    "consumer pid {} on seat {} died; seat freed",
-                    seat.pid,
-                    seat.seat
-                );
-            }
+            // shm-frames logs each seat it reclaims.
+            supervisor.beat();
+            self.announce_pause();
             if let Ok(Some(info)) = signalfd.read_signal() {
                 tracing::info!("signal {}: stopping", info.ssi_signo);
                 return Some(StopReason::Signal);
@@ -346,12 +348,13 @@ impl Service<'_> {
                 shared.fps_changed.store(true, Ordering::Release);
             }
             Command::Pause => {
-                tracing::info!("paused (heartbeat goes on)");
                 shared.paused.store(true, Ordering::Relaxed);
+                self.announce_pause();
             }
             Command::Resume => {
                 tracing::info!("resumed");
                 shared.paused.store(false, Ordering::Relaxed);
+                self.pause_announced = false;
             }
             Command::SetFormat(format) => {
                 let _ = self.requests.send(Request::SetFormat(format));
@@ -367,6 +370,19 @@ impl Service<'_> {
             }
         }
         None
+    }
+
+    /// Logs "paused" once the frame thread has stopped publishing (it may be finishing a
+    /// frame when the command arrives), so whoever waits for that line sees no more frames.
+    fn announce_pause(&mut self) {
+        let shared = self.shared;
+        if !self.pause_announced
+            && shared.paused.load(Ordering::Relaxed)
+            && shared.pause_acknowledged.load(Ordering::Acquire)
+        {
+            tracing::info!("paused (heartbeat goes on)");
+            self.pause_announced = true;
+        }
     }
 
     fn maybe_log_stats(&mut self, supervisor: &Supervisor) {
@@ -418,16 +434,22 @@ fn frame_loop(
             pacer.set_fps(f64::from_bits(shared.fps_bits.load(Ordering::Relaxed)));
         }
         if shared.paused.load(Ordering::Relaxed) {
+            // Between frames: from here on nothing is published until Resume.
+            shared.pause_acknowledged.store(true, Ordering::Release);
             std::thread::sleep(Duration::from_millis(10));
             pacer.restart();
             continue;
         }
+        shared.pause_acknowledged.store(false, Ordering::Relaxed);
         match pacer.wait() {
             Tick::NotYet => continue,
             Tick::Late { missed } => {
                 shared.late.fetch_add(missed, Ordering::Relaxed);
             }
             Tick::Due => {}
+        }
+        if shared.paused.load(Ordering::Relaxed) {
+            continue; // Paused while waiting for the deadline.
         }
         let Some(mut slot) = writer.slot() else {
             shared.skipped.fetch_add(1, Ordering::Relaxed);

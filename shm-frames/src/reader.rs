@@ -95,6 +95,8 @@ pub struct Reader {
     last_seq: u64,
     options: ReaderOptions,
     stats: ReaderStats,
+    /// Gave its seat back in a `reopen` that then failed: no seat until one succeeds.
+    detached: bool,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -122,26 +124,38 @@ impl Reader {
             last_seq: 0,
             options,
             stats: ReaderStats::default(),
+            detached: false,
             _not_sync: PhantomData,
         })
     }
 
-    /// Moves to the stream's current region (after `Replaced`, `Stopped` or
-    /// `ProducerGone`), waiting up to `wait` for it. On error the reader stays where it was.
+    /// Moves to the stream's current region (after `Replaced`, `Stopped`, `ProducerGone`
+    /// or `Corrupt`), waiting up to `wait` for it.
+    ///
+    /// If the name still names the region we sit in (a reopen after garbage, not a
+    /// replacement), our seat is given back first, since it may be the only one. On error
+    /// a reader that gave its seat back is detached: `wait_frame` reports `ProducerGone`
+    /// until a `reopen` succeeds.
     pub fn reopen(&mut self, wait: Duration) -> Result<(), OpenError> {
+        if !self.detached && self.region.is_current(&self.name) {
+            protocol::leave(&self.table(), self.seat as usize, self.word);
+            // Our old fd's lock would make the seat look taken to our new fd.
+            let _ = liveness::unlock(self.region.fd(), liveness::seat_byte(self.seat));
+            self.detached = true;
+        }
         let (region, seat, word) = attach(&self.name, Deadline::after(wait))?;
         let old = std::mem::replace(&mut self.region, region);
-        protocol::leave(
-            &Table {
+        if !self.detached {
+            let table = Table {
                 header: old.header(),
                 layout: old.layout(),
-            },
-            self.seat as usize,
-            self.word,
-        );
+            };
+            protocol::leave(&table, self.seat as usize, self.word);
+        }
         drop(old);
         self.seat = seat;
         self.word = word;
+        self.detached = false;
         self.last_seq = 0;
         self.stats.reopens += 1;
         Ok(())
@@ -243,6 +257,10 @@ impl Reader {
     }
 
     fn try_take(&mut self) -> Result<Option<FrameInfo>, WaitError> {
+        if self.detached {
+            // No seat: the producer would not respect our hold.
+            return Err(WaitError::ProducerGone);
+        }
         let table = self.table();
         let latest = match protocol::take(&table, self.seat as usize, self.last_seq) {
             Take::Nothing | Take::Contended => return Ok(None),
@@ -387,7 +405,9 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
-        protocol::leave(&self.table(), self.seat as usize, self.word);
+        if !self.detached {
+            protocol::leave(&self.table(), self.seat as usize, self.word);
+        }
     }
 }
 

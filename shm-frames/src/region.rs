@@ -316,6 +316,19 @@ impl Region {
         epoch
     }
 
+    /// Whether `name` still names this very object (not a replacement made since).
+    pub(crate) fn is_current(&self, name: &StreamName) -> bool {
+        let current = shm_open(
+            name.shm_name().as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        );
+        let (Ok(current), Ok(mine)) = (current, fstat(&self.file)) else {
+            return false;
+        };
+        fstat(&current).is_ok_and(|c| (c.st_dev, c.st_ino) == (mine.st_dev, mine.st_ino))
+    }
+
     /// The object's name (`/framepipe.NAME`).
     pub(crate) fn object(&self) -> &str {
         &self.object

@@ -266,3 +266,20 @@ fn a_foreign_object_is_not_a_region() {
     let err = Reader::open(&stream.name, options(Duration::from_millis(30))).unwrap_err();
     assert!(matches!(err, OpenError::BadMagic { .. }), "{err}");
 }
+
+#[test]
+fn reopening_the_same_region_after_garbage_gets_the_only_seat_back() {
+    let mut live = Live::new(1);
+    let mut reader = Reader::open(&live.stream.name, options(HANG)).unwrap();
+    let mut raw = RawRegion::open(&live.stream);
+    raw.write(offsets::LATEST, 8, (99 << 8) | 200);
+    assert!(matches!(
+        reader.wait_frame(HANG),
+        Err(WaitError::Corrupt(_))
+    ));
+    // One seat, and it is ours: the reopen must hand it back before claiming again.
+    reader.reopen(Duration::from_secs(5)).unwrap();
+    assert_eq!((reader.seat(), reader.epoch()), (0, 1));
+    let seq = live.publish();
+    assert_eq!(reader.wait_frame(HANG).unwrap().seq(), seq);
+}
