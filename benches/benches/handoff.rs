@@ -20,6 +20,7 @@ use nix::sched::{CpuSet, sched_setaffinity};
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use shm_frames::testing::Heartbeat;
 use shm_frames::{
     Deadline, FrameFormat, PixelFormat, Reader, ReaderOptions, RegionBuilder, StreamName,
     StreamOwner, WaitStrategy, monotonic_ns,
@@ -132,14 +133,8 @@ fn child(role: &str) {
         .create()
         .expect("create region");
     let supervisor = writer.supervisor();
-    let beat = supervisor.clone();
-    std::thread::spawn(move || {
-        pin(cpu);
-        loop {
-            beat.beat();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
+    // Threads inherit this process's pinning.
+    let _heartbeat = Heartbeat::start(supervisor.clone());
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut jittered_gap = || {
         rng ^= rng << 13;
@@ -295,31 +290,17 @@ fn bare(c: &mut Criterion, report: &mut Report, there: usize) {
     let mut group = c.benchmark_group("bare");
     for (case, spin) in [("semaphore_wake", false), ("spinning_atomic", true)] {
         let reader = child.reader(WaitStrategy::Block);
-        let name = format!("bare/{case}");
-        group.bench_function(case, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                let mut last = 0;
-                let mut taken = 0;
-                while taken < iters {
-                    let deadline = Deadline::after(Duration::from_secs(5));
-                    let stamp = if spin {
-                        reader.probe_spin(last, deadline)
-                    } else {
-                        reader.probe_wait(deadline)
-                    };
-                    let now = monotonic_ns();
-                    let Some(stamp) = stamp else {
-                        panic!("the prober stopped")
-                    };
-                    last = stamp;
-                    let latency = now.saturating_sub(stamp);
-                    let _ = report.histogram(&name).record(latency.max(1));
-                    total += Duration::from_nanos(latency);
-                    taken += 1;
-                }
-                total
-            });
+        let mut last = 0;
+        latency(&mut group, report, &format!("bare/{case}"), case, || {
+            let deadline = Deadline::after(Duration::from_secs(5));
+            let stamp = if spin {
+                reader.probe_spin(last, deadline)
+            } else {
+                reader.probe_wait(deadline)
+            };
+            let now = monotonic_ns();
+            last = stamp.expect("the prober stopped");
+            now.saturating_sub(last)
         });
     }
     group.finish();
@@ -339,25 +320,43 @@ fn handoff(c: &mut Criterion, report: &mut Report, there: usize) {
             ),
         ] {
             let mut reader = child.reader(strategy);
-            let name = format!("handoff/{w}x{h}/{case}");
-            group.bench_function(case, |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let frame = reader.wait_frame(Duration::from_secs(5)).expect("frame");
-                        let info = frame.info();
-                        black_box(frame[0]);
-                        let latency = info.taken_ns.saturating_sub(info.publish_ns);
-                        let _ = report.histogram(&name).record(latency.max(1));
-                        total += Duration::from_nanos(latency);
-                    }
-                    total
-                });
-            });
-            drop(reader);
+            latency(
+                &mut group,
+                report,
+                &format!("handoff/{w}x{h}/{case}"),
+                case,
+                || {
+                    let frame = reader.wait_frame(Duration::from_secs(5)).expect("frame");
+                    let info = frame.info();
+                    black_box(frame[0]);
+                    info.taken_ns.saturating_sub(info.publish_ns)
+                },
+            );
         }
         group.finish();
     }
+}
+
+/// Benchmarks `sample` (one handoff per call, returning its latency in ns): criterion times
+/// the latencies themselves, and each goes into the report's histogram `name`.
+fn latency(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    report: &mut Report,
+    name: &str,
+    case: &str,
+    mut sample: impl FnMut() -> u64,
+) {
+    group.bench_function(case, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let ns = sample();
+                let _ = report.histogram(name).record(ns.max(1));
+                total += Duration::from_nanos(ns);
+            }
+            total
+        });
+    });
 }
 
 /// Sums a frame 8 bytes at a time: the consumer reads every byte.
@@ -377,45 +376,19 @@ fn throughput(c: &mut Criterion, report: &mut Report, there: usize) {
     group.measurement_time(Duration::from_secs(4));
 
     let mut private = vec![0u8; format.frame_bytes()];
-    let (mut frames, mut busy) = (0u64, Duration::ZERO);
-    group.bench_function("private_write", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for i in 0..iters {
-                private.fill((frames + i) as u8);
-                black_box(&private);
-            }
-            let elapsed = start.elapsed();
-            frames += iters;
-            busy += elapsed;
-            elapsed
-        });
+    let mut n = 0u64;
+    rate(&mut group, report, "private_write", || {
+        n += 1;
+        private.fill(n as u8);
+        black_box(&private);
     });
-    report.rates.push((
-        "throughput/private_write".into(),
-        frames as f64 / busy.as_secs_f64(),
-    ));
 
     let child = ChildRole::spawn("filler", (3840, 2160), there);
     let mut reader = child.reader(WaitStrategy::Block);
-    let (mut frames, mut busy) = (0u64, Duration::ZERO);
-    group.bench_function("pipeline", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let frame = reader.wait_frame(Duration::from_secs(5)).expect("frame");
-                black_box(read_all(&frame));
-            }
-            let elapsed = start.elapsed();
-            frames += iters;
-            busy += elapsed;
-            elapsed
-        });
+    rate(&mut group, report, "pipeline", || {
+        let frame = reader.wait_frame(Duration::from_secs(5)).expect("frame");
+        black_box(read_all(&frame));
     });
-    report.rates.push((
-        "throughput/pipeline".into(),
-        frames as f64 / busy.as_secs_f64(),
-    ));
     drop(reader);
     drop(child);
 
@@ -423,12 +396,26 @@ fn throughput(c: &mut Criterion, report: &mut Report, there: usize) {
     // the other core fills another one. The pipeline cannot beat this; the gap between the
     // two is what the pipeline itself costs.
     let _writer = ChildRole::spawn("private-filler", (3840, 2160), there);
+    rate(&mut group, report, "private_read_beside_writer", || {
+        black_box(read_all(black_box(&private)));
+    });
+    group.finish();
+}
+
+/// Benchmarks `frame` (one frame's work per call) and records its rate, frames per second
+/// of the time spent in it, as `throughput/<name>` for the report.
+fn rate(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    report: &mut Report,
+    name: &str,
+    mut frame: impl FnMut(),
+) {
     let (mut frames, mut busy) = (0u64, Duration::ZERO);
-    group.bench_function("private_read_beside_writer", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
             for _ in 0..iters {
-                black_box(read_all(black_box(&private)));
+                frame();
             }
             let elapsed = start.elapsed();
             frames += iters;
@@ -437,8 +424,7 @@ fn throughput(c: &mut Criterion, report: &mut Report, there: usize) {
         });
     });
     report.rates.push((
-        "throughput/private_read_beside_writer".into(),
+        format!("throughput/{name}"),
         frames as f64 / busy.as_secs_f64(),
     ));
-    group.finish();
 }

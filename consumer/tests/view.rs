@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{Event, Proc, Script, TempDir, TestProducer, TestStream, Xvfb, Xwd, eventually};
+use common::{Event, Proc, Script, TempDir, TestProducer, TestStream, Xvfb, Xwd};
 use control_msg::PatternKind;
 use shm_frames::{FrameFormat, PixelFormat};
 
 /// Tools the tests need besides Xvfb.
-const TOOLS: [&str; 2] = ["xwd", "xdotool"];
+const TOOLS: [&str; 3] = ["xwd", "xdotool", "xprop"];
 
 fn view(xvfb: &Xvfb, stream: &TestStream, extra: &[&str]) -> Proc {
     let mut cmd = std::process::Command::new(common::CONSUMER);
@@ -56,14 +56,14 @@ fn shows_the_bars_and_closes_on_escape() {
     let _producer = TestProducer::start(&stream, Script::pattern(format, PatternKind::Bars, 30.0));
     let viewer = view(&xvfb, &stream, &[]);
     let window = xvfb.window(&format!("framepipe {}", stream.as_str()));
-    let shot = eventually("the bars on screen", || {
+    let shot = xvfb.on_title_change(&window, "the bars on screen", || {
         Some(xvfb.screenshot(&window)).filter(shows_bars)
     });
     assert_eq!((shot.width, shot.height), (640, 360));
     // A bar's colour is exact (bgra): 75% yellow in the second bar.
     assert_eq!(shot.rgb(120, 10), [191, 191, 0]);
     assert_eq!(shot.rgb(600, 350), [0, 0, 0]);
-    let title = eventually("a title with the frame rate", || {
+    let title = xvfb.on_title_change(&window, "a title with the frame rate", || {
         Some(xvfb.window_name(&window)).filter(|t| t.contains(" fps"))
     });
     assert!(
@@ -96,21 +96,24 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
         ],
     );
     let window = xvfb.window(&format!("framepipe {}", stream.as_str()));
-    eventually("the bars", || {
+    xvfb.on_title_change(&window, "the bars", || {
         Some(xvfb.screenshot(&window)).filter(shows_bars)
     });
 
     // s: a PNG of the shown frame.
     press(&xvfb, &window, "s");
-    let png = eventually("a snapshot file", || {
-        snapshots.files().into_iter().find(|f| f.ends_with(".png"))
-    });
+    viewer.expect_stderr("snapshot saved");
+    let png = snapshots
+        .files()
+        .into_iter()
+        .find(|f| f.ends_with(".png"))
+        .expect("the saved snapshot");
     let image = image::open(snapshots.join(&png)).unwrap().to_rgb8();
     assert_eq!(image.dimensions(), (320, 180));
     assert_eq!(image.get_pixel(60, 90).0, [191, 191, 0]);
 
     // +: a SetFps command above the measured rate reaches the producer.
-    eventually("the measured rate in the title", || {
+    xvfb.on_title_change(&window, "the measured rate in the title", || {
         Some(xvfb.window_name(&window)).filter(|t| title_fps(t).is_some_and(|fps| fps >= 20.0))
     });
     press(&xvfb, &window, "plus");
@@ -118,18 +121,18 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
 
     // The producer goes; the viewer waits for it.
     producer.stop();
-    eventually("waiting for producer in the title", || {
+    xvfb.on_title_change(&window, "waiting for producer in the title", || {
         Some(xvfb.window_name(&window)).filter(|t| t.contains("waiting for producer"))
     });
 
     // A new producer in another size and pixel format: the viewer follows it.
     let second = FrameFormat::new(480, 270, PixelFormat::Rgb24).unwrap();
     let _again = TestProducer::start(&stream, Script::pattern(second, PatternKind::Bars, 30.0));
-    eventually("the new format in the title", || {
+    xvfb.on_title_change(&window, "the new format in the title", || {
         Some(xvfb.window_name(&window))
             .filter(|t| t.contains("480x270 rgb24") && t.contains(" fps"))
     });
-    eventually("the bars again", || {
+    xvfb.on_title_change(&window, "the bars again", || {
         Some(xvfb.screenshot(&window)).filter(shows_bars)
     });
 
@@ -151,12 +154,12 @@ fn demo_shows_its_producer_and_stops_it_on_escape() {
     let demo = Proc::spawn(&mut cmd, None);
     let name = format!("framepipe demo-{}", demo.pid());
     let window = xvfb.window(&name);
-    let title = eventually("a title with the frame rate", || {
+    let title = xvfb.on_title_change(&window, "a title with the frame rate", || {
         Some(xvfb.window_name(&window)).filter(|t| t.contains(" fps"))
     });
     assert!(title.contains("320x180 bgra"), "{title}");
     // The moving pattern's bars cover the top of the frame.
-    eventually("the bars", || {
+    xvfb.on_title_change(&window, "the bars", || {
         let shot = xvfb.screenshot(&window);
         let got = shot.rgb(shot.width * 3 / 16, 5);
         (got == producer::BARS[1]).then_some(())

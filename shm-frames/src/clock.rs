@@ -46,10 +46,4 @@ impl Deadline {
     pub fn expired(&self) -> bool {
         monotonic_ns() >= self.ns
     }
-
-    /// The earlier of this deadline and `slice` from now: waits are cut into slices so
-    /// liveness is checked between them.
-    pub fn slice(&self, slice: Duration) -> Deadline {
-        (*self).min(Deadline::after(slice))
-    }
 }

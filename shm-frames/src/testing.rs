@@ -151,6 +151,11 @@ impl ChildProc {
         }
     }
 
+    /// The next line within `timeout`; `None` when none came or the child closed its output.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
     /// Sends SIGTERM (a clean stop request).
     pub fn terminate(&self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
@@ -182,17 +187,23 @@ impl ChildProc {
         let _ = self.child.kill();
     }
 
-    /// Waits for the child to exit (with a deadline that only catches hangs).
+    /// Waits for the child to exit (with a deadline that only catches hangs): its output
+    /// pipes closing is the event (the kernel closes them when it dies), then it is reaped.
+    /// Lines not yet read are dropped.
     pub fn reap(&mut self) -> std::process::ExitStatus {
         let deadline = Instant::now() + HANG;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.reaped = true;
-                return status;
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(_) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("child did not exit within {HANG:?}"),
             }
-            assert!(Instant::now() < deadline, "child did not exit");
-            std::thread::sleep(Duration::from_millis(5));
         }
+        self.stdin = None;
+        let status = self.child.wait().expect("wait for the child");
+        self.reaped = true;
+        status
     }
 }
 
@@ -213,6 +224,87 @@ impl Drop for ChildProc {
         if !self.reaped {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// A stop request threads can wait on with a deadline: it fires when every [`StopSender`]
+/// is dropped (or, for [`Stop::on_stdin_eof`], when the parent closes our stdin).
+#[derive(Debug)]
+pub struct Stop {
+    rx: Receiver<()>,
+}
+
+/// Requests a stop by being dropped.
+#[derive(Debug)]
+pub struct StopSender {
+    _tx: std::sync::mpsc::Sender<()>,
+}
+
+impl Stop {
+    /// A stop that fires when the returned sender is dropped.
+    pub fn new() -> (StopSender, Stop) {
+        let (tx, rx) = channel();
+        (StopSender { _tx: tx }, Stop { rx })
+    }
+
+    /// A stop that fires when our stdin reaches EOF (how a test ends a role it spawned).
+    pub fn on_stdin_eof() -> Stop {
+        let (sender, stop) = Stop::new();
+        std::thread::spawn(move || {
+            wait_for_stdin_eof();
+            drop(sender);
+        });
+        stop
+    }
+
+    /// Waits until `deadline` or the stop, whichever comes first; true if stopped.
+    pub fn wait_until(&self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        matches!(
+            self.rx.recv_timeout(left),
+            Err(RecvTimeoutError::Disconnected)
+        )
+    }
+
+    /// Waits for the stop, however long it takes.
+    pub fn wait(&self) {
+        let _ = self.rx.recv();
+    }
+}
+
+/// Stamps a producer's heartbeat (and reclaims dead seats) every 20 ms on a thread, until
+/// dropped: what a real producer's service thread does.
+#[derive(Debug)]
+pub struct Heartbeat {
+    stop: Option<StopSender>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    pub fn start(supervisor: crate::Supervisor) -> Heartbeat {
+        let (sender, stop) = Stop::new();
+        let thread = std::thread::spawn(move || {
+            let period = Duration::from_millis(20);
+            loop {
+                supervisor.beat();
+                if stop.wait_until(Instant::now() + period) {
+                    break;
+                }
+            }
+        });
+        Heartbeat {
+            stop: Some(sender),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        drop(self.stop.take()); // Stops the thread.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

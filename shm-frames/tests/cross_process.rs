@@ -5,7 +5,8 @@ use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
 use shm_frames::testing::{
-    ChildProc, HANG, RawRegion, TempDir, TestStream, check_frame, env, env_or, fill_frame, say,
+    ChildProc, HANG, Heartbeat, RawRegion, Stop, TempDir, TestStream, check_frame, env, env_or,
+    fill_frame, say,
 };
 use shm_frames::{
     ClaimError, FrameFormat, OpenError, PixelFormat, Reader, ReaderOptions, RegionBuilder,
@@ -45,8 +46,8 @@ fn __role_entry() {
     std::process::exit(0);
 }
 
-/// Claims the name, publishes `FP_FRAMES` frames (0 = until killed) at `FP_FPS` (0 = as
-/// fast as it can), says DONE, then keeps its heartbeat until stdin closes.
+/// Claims the name, publishes `FP_FRAMES` frames (0 = until stdin closes) at `FP_FPS` (0 =
+/// as fast as it can), says DONE, then keeps its heartbeat until stdin closes.
 fn role_producer(name: &StreamName) {
     let seats: u32 = env_or("FP_SEATS", "1").parse().unwrap();
     let frames: u64 = env_or("FP_FRAMES", "0").parse().unwrap();
@@ -62,20 +63,20 @@ fn role_producer(name: &StreamName) {
         .seats(seats)
         .create()
         .unwrap();
-    let supervisor = writer.supervisor();
-    std::thread::spawn(move || {
-        loop {
-            supervisor.beat();
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
+    let _heartbeat = Heartbeat::start(writer.supervisor());
+    // Closing our stdin ends the role, also while it is still publishing.
+    let stop = Stop::on_stdin_eof();
     say(format!("READY epoch {}", writer.epoch()));
     let start = Instant::now();
     let mut n = 0u64;
     while frames == 0 || n < frames {
-        if fps > 0.0 {
-            let due = start + Duration::from_secs_f64(n as f64 / fps);
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let due = if fps > 0.0 {
+            start + Duration::from_secs_f64(n as f64 / fps)
+        } else {
+            Instant::now()
+        };
+        if stop.wait_until(due) {
+            return;
         }
         if let Some(mut slot) = writer.slot() {
             let seq = slot.seq();
@@ -89,7 +90,7 @@ fn role_producer(name: &StreamName) {
         writer.published(),
         writer.skipped()
     ));
-    testing::wait_for_stdin_eof();
+    stop.wait();
 }
 
 /// Attaches, takes one frame and holds it until killed.

@@ -13,7 +13,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use control_msg::{Command as Ctl, CommandReceiver, EventSender, PatternKind, QueueConfig};
+use producer::pacing::{Pacer, Tick};
 use producer::{FrameSource, PatternSource};
+use shm_frames::testing::ChildProc;
 use shm_frames::{FrameFormat, PixelFormat, RegionBuilder, StreamName, StreamOwner};
 
 /// Deadline for events in tests: it only catches hangs.
@@ -213,23 +215,21 @@ impl Proc {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
     }
 
-    /// Waits (with a deadline that only catches hangs) for the child to exit.
+    /// Waits (with a deadline that only catches hangs) for the child to exit: its stderr
+    /// closing is the event (the kernel closes it when the child dies), then it is reaped.
     pub fn finish(mut self) -> Finished {
         let deadline = Instant::now() + HANG;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(_) => continue, // Kept in stderr_all.
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("child did not exit within {HANG:?}"),
             }
-            assert!(
-                Instant::now() < deadline,
-                "child did not exit within {HANG:?}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        self.reaped = Some(status);
+        }
         let stdout = self.stdout.take().unwrap().join().unwrap();
-        // stderr's reader thread ends at EOF; drain what it sent.
-        while self.stderr_lines.recv_timeout(HANG).is_ok() {}
+        let status = self.child.wait().expect("wait for the child");
+        self.reaped = Some(status);
         let stderr = self.stderr_all.lock().unwrap().clone();
         Finished {
             status,
@@ -413,8 +413,7 @@ fn produce(name: &StreamName, script: &Script, stop: &AtomicBool, tx: &Sender<Ev
 
     let mut published = 0u64;
     let mut last_beat = Instant::now();
-    let start = Instant::now();
-    let mut n = 0u64;
+    let mut pacer = Pacer::new(script.fps);
     for (index, phase) in script.phases.iter().enumerate() {
         if index > 0 {
             writer.replace(phase.format).expect("replace the region");
@@ -430,19 +429,17 @@ fn produce(name: &StreamName, script: &Script, stop: &AtomicBool, tx: &Sender<Ev
             if stop.load(Ordering::Relaxed) {
                 return published;
             }
-            if script.fps > 0.0 {
-                let due = start + Duration::from_secs_f64(n as f64 / script.fps);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    // Pacing, as a camera would: not synchronisation.
-                    std::thread::sleep(wait);
-                }
-            }
             if last_beat.elapsed() >= Duration::from_millis(50) {
                 supervisor.beat();
                 while let Ok(Some(cmd)) = commands.try_recv() {
                     report(cmd, tx);
                 }
                 last_beat = Instant::now();
+            }
+            // Pacing, as a camera would (the producer's own pacer: at most a 50 ms slice
+            // per call, so stop and the heartbeat are seen meanwhile).
+            if pacer.wait() == Tick::NotYet {
+                continue;
             }
             let Some(mut slot) = writer.slot() else {
                 continue;
@@ -460,7 +457,6 @@ fn produce(name: &StreamName, script: &Script, stop: &AtomicBool, tx: &Sender<Ev
             slot.publish(None);
             published += 1;
             i += 1;
-            n += 1;
         }
     }
     let _ = tx.send(Event::Done);
@@ -618,6 +614,32 @@ impl Xvfb {
             .to_owned()
     }
 
+    /// Tries `attempt` now and again after each change of window `id`'s title (the viewer
+    /// updates it twice a second, after showing frames), until it returns `Some`; panics
+    /// with `what` after `HANG`. The events come from `xprop -spy`.
+    pub fn on_title_change<T>(
+        &self,
+        id: &str,
+        what: &str,
+        mut attempt: impl FnMut() -> Option<T>,
+    ) -> T {
+        let mut cmd = Command::new("xprop");
+        cmd.args(["-spy", "-id", id, "WM_NAME"])
+            .env("DISPLAY", &self.display);
+        let spy = ChildProc::spawn(cmd);
+        let deadline = Instant::now() + HANG;
+        loop {
+            // xprop prints the current title at once, then one line per change.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if spy.next_line(left).is_none() {
+                panic!("{what} did not happen within {HANG:?}");
+            }
+            if let Some(value) = attempt() {
+                return value;
+            }
+        }
+    }
+
     /// The window's name.
     pub fn window_name(&self, id: &str) -> String {
         self.run("xdotool", &["getwindowname", id])
@@ -687,22 +709,6 @@ impl Xwd {
     pub fn rgb(&self, x: usize, y: usize) -> [u8; 3] {
         let v = self.pixels[y * self.width + x];
         [(v >> 16) as u8, (v >> 8) as u8, v as u8]
-    }
-}
-
-/// Repeats `attempt` until it returns `Some`, for at most `HANG` (for state with no event
-/// to wait on, such as pixels on a screen); panics with `what` on the deadline.
-pub fn eventually<T>(what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + HANG;
-    loop {
-        if let Some(value) = attempt() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {HANG:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
