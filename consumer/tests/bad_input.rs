@@ -19,7 +19,7 @@ fn assert_error_line(stderr: &str, needle: &str) {
 
 #[test]
 fn unknown_stream_is_no_producer() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     for cmd in [&["stats"][..], &["pipe"], &["snapshot", "/dev/null"]] {
         let mut args = cmd.to_vec();
         args.extend(["--stream", stream.as_str(), "--wait", "300ms"]);
@@ -35,7 +35,7 @@ fn unknown_stream_is_no_producer() {
 
 #[test]
 fn unwritable_outputs_fail_before_waiting() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     for (cmd, file) in [("record", "out.y4m"), ("snapshot", "out.png")] {
         let path = unwritable(file);
         let out = consumer(&[cmd, path.to_str().unwrap(), "--stream", stream.as_str()]);
@@ -47,7 +47,7 @@ fn unwritable_outputs_fail_before_waiting() {
 
 #[test]
 fn a_write_error_mid_recording_leaves_no_file_claiming_success() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let format = FrameFormat::new(64, 48, PixelFormat::I420).unwrap();
     let _producer =
         TestProducer::start(&stream, Script::pattern(format, PatternKind::Moving, 100.0));
@@ -65,7 +65,7 @@ fn a_write_error_mid_recording_leaves_no_file_claiming_success() {
 
     // A file in a directory: on failure nothing is left (here: a format it cannot record).
     let dir = TempDir::new("bad");
-    let odd = TestStream::new();
+    let odd = TestStream::new("c");
     let odd_format = FrameFormat::new(65, 49, PixelFormat::Bgra).unwrap();
     let _odd = TestProducer::start(
         &odd,
@@ -80,7 +80,7 @@ fn a_write_error_mid_recording_leaves_no_file_claiming_success() {
 
 #[test]
 fn no_display_is_one_clear_line() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let out = Proc::spawn(
         std::process::Command::new(common::CONSUMER)
             .args(["view", "--stream", stream.as_str()])
@@ -117,7 +117,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn a_live_producer_without_frames_is_a_timeout() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
     let mut script = Script::pattern(format, PatternKind::Moving, 0.0);
     script.phases[0].count = Some(0);
@@ -147,7 +147,7 @@ fn a_stream_of_another_user_is_permission_denied() {
     }
     // The stream is root's (mode 0600); the consumer runs as nobody (uid 65534), from a copy
     // of the binary that nobody can execute (the build directory may not be reachable).
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
     let _producer =
         TestProducer::start(&stream, Script::pattern(format, PatternKind::Moving, 30.0));
@@ -155,7 +155,7 @@ fn a_stream_of_another_user_is_permission_denied() {
     let copy = dir.join("consumer");
     std::fs::copy(common::CONSUMER, &copy).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = Proc::spawn(
         std::process::Command::new("setpriv")

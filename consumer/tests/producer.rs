@@ -31,7 +31,7 @@ fn json(out: &common::Finished) -> serde_json::Value {
 
 #[test]
 fn stats_verify_json_at_full_speed() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let _producer = producer(&stream, &["--size", "640x480", "--fps", "0"], false);
     let out = consumer(&[
         "stats",
@@ -69,7 +69,7 @@ fn stats_verify_json_at_full_speed() {
 
 #[test]
 fn three_consumers_on_three_seats_all_verify() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let _producer = producer(
         &stream,
         &["--size", "640x360", "--fps", "0", "--seats", "3"],
@@ -109,7 +109,7 @@ fn a_y4m_clip_records_bit_exact_through_the_real_producer() {
     std::fs::write(&input, &clip.y4m).unwrap();
     let output = dir.join("out.y4m");
     let png = dir.join("frame.png");
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
 
     // The recorder waits for the stream first, so it sees it from its first frame; it
     // stops after 40 frames, more than one pass of the looping clip.
@@ -184,7 +184,7 @@ fn raw_bgra_frames_pipe_through_bit_exact() {
                 .collect()
         })
         .collect();
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let mut producer = producer(
         &stream,
         &[
@@ -216,7 +216,7 @@ fn raw_bgra_frames_pipe_through_bit_exact() {
 
 #[test]
 fn stats_counts_a_producer_restart() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let args = ["--size", "320x240", "--fps", "200"];
     let first = producer(&stream, &args, false);
     let stats = Proc::consumer(&[

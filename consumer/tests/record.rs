@@ -34,7 +34,7 @@ fn i420_records_bit_exact_and_ffprobe_reads_it() {
     }
     let clip = ffmpeg_clip(320, 240, 30);
     assert_eq!(clip.frames.len(), 30);
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let dir = TempDir::new("rec");
     let file = dir.join("out.y4m");
     let producer =
@@ -91,7 +91,7 @@ fn i420_records_bit_exact_and_ffprobe_reads_it() {
 
 #[test]
 fn bgra_converts_to_i420() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let dir = TempDir::new("rec");
     let file = dir.join("bars.y4m");
     let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
@@ -133,7 +133,7 @@ fn bgra_converts_to_i420() {
 
 #[test]
 fn a_format_change_ends_the_recording_cleanly() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let dir = TempDir::new("rec");
     let file = dir.join("cut.y4m");
     let first = FrameFormat::new(64, 48, PixelFormat::I420).unwrap();
@@ -172,7 +172,7 @@ fn a_format_change_ends_the_recording_cleanly() {
 
 #[test]
 fn pipe_writes_raw_frames_only() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let format = FrameFormat::new(96, 64, PixelFormat::Bgra).unwrap();
     let frames: Vec<Vec<u8>> = (0..40u8)
         .map(|i| {
@@ -203,7 +203,7 @@ fn pipe_writes_raw_frames_only() {
 
 #[test]
 fn snapshot_decodes_as_png() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let dir = TempDir::new("snap");
     let file = dir.join("bars.png");
     let format = FrameFormat::new(160, 90, PixelFormat::Yuyv).unwrap();

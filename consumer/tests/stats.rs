@@ -52,7 +52,7 @@ fn bgra(w: u32, h: u32) -> FrameFormat {
 
 #[test]
 fn verify_json_against_an_unpaced_producer() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let _producer = TestProducer::start(
         &stream,
         Script::pattern(bgra(640, 480), PatternKind::Moving, 0.0),
@@ -82,7 +82,7 @@ fn verify_json_against_an_unpaced_producer() {
 #[test]
 fn verify_catches_frames_that_are_not_the_pattern() {
     // Static bars carry no seq stamp: every frame fails verification, so --verify can fail.
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let _producer = TestProducer::start(
         &stream,
         Script::pattern(bgra(320, 240), PatternKind::Bars, 200.0),
@@ -103,7 +103,7 @@ fn verify_catches_frames_that_are_not_the_pattern() {
 
 #[test]
 fn three_consumers_at_once_all_verify() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let mut script = Script::pattern(bgra(640, 360), PatternKind::Moving, 0.0);
     script.seats = 3;
     script.wait_for_hellos = 3;
@@ -133,7 +133,7 @@ fn three_consumers_at_once_all_verify() {
 
 #[test]
 fn summary_when_the_producer_stops() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let mut script = Script::pattern(bgra(160, 120), PatternKind::Moving, 500.0);
     script.wait_for_hellos = 1;
     script.phases[0].count = Some(50);
@@ -154,7 +154,7 @@ fn summary_when_the_producer_stops() {
 
 #[test]
 fn sigint_prints_the_summary_and_exits_130() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let _producer = TestProducer::start(
         &stream,
         Script::pattern(bgra(160, 120), PatternKind::Moving, 200.0),
@@ -172,7 +172,7 @@ fn sigint_prints_the_summary_and_exits_130() {
 
 #[test]
 fn follows_a_format_change() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let mut script = Script::pattern(bgra(160, 120), PatternKind::Moving, 300.0);
     script.wait_for_hellos = 1;
     script.phases[0].count = Some(30);
@@ -194,7 +194,7 @@ fn follows_a_format_change() {
 
 #[test]
 fn every_wait_strategy_verifies() {
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let _producer = TestProducer::start(
         &stream,
         Script::pattern(bgra(320, 240), PatternKind::Moving, 500.0),

@@ -51,7 +51,7 @@ fn shows_the_bars_and_closes_on_escape() {
     let Some(xvfb) = Xvfb::start("shows_the_bars_and_closes_on_escape", &TOOLS) else {
         return;
     };
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let format = FrameFormat::new(640, 360, PixelFormat::Bgra).unwrap();
     let _producer = TestProducer::start(&stream, Script::pattern(format, PatternKind::Bars, 30.0));
     let viewer = view(&xvfb, &stream, &[]);
@@ -81,7 +81,7 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
     let Some(xvfb) = Xvfb::start("follows_the_producer_into_a_new_format", &TOOLS) else {
         return;
     };
-    let stream = TestStream::new();
+    let stream = TestStream::new("c");
     let snapshots = TempDir::new("view");
     let first = FrameFormat::new(320, 180, PixelFormat::Bgra).unwrap();
     let producer = TestProducer::start(&stream, Script::pattern(first, PatternKind::Bars, 30.0));
@@ -92,7 +92,7 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
             "--wait",
             "60s",
             "--snapshot-dir",
-            snapshots.0.to_str().unwrap(),
+            snapshots.path.to_str().unwrap(),
         ],
     );
     let window = xvfb.window(&format!("framepipe {}", stream.as_str()));

@@ -30,6 +30,11 @@ impl TestStream {
         TestStream { name }
     }
 
+    /// The bare stream name.
+    pub fn as_str(&self) -> &str {
+        self.name.as_str()
+    }
+
     /// The object's path under /dev/shm.
     pub fn shm_path(&self) -> String {
         format!("/dev/shm{}", self.name.shm_name())
@@ -59,6 +64,23 @@ impl TempDir {
         let path = std::env::temp_dir().join(format!("fp-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir { path }
+    }
+}
+
+impl TempDir {
+    /// A path inside the directory.
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.path.join(name)
+    }
+
+    /// The names of the files in it, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(&self.path)
+            .expect("read temp dir")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names
     }
 }
 

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,68 +24,9 @@ pub const HANG: Duration = Duration::from_secs(60);
 /// The consumer binary under test.
 pub const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 
-/// A stream name no other test (or run) uses; its shm object and queues are unlinked on
-/// drop, even if the test failed.
-pub struct TestStream {
-    pub name: StreamName,
-}
-
-impl TestStream {
-    pub fn new() -> TestStream {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = StreamName::new(&format!("ct{}x{n}", std::process::id())).unwrap();
-        TestStream { name }
-    }
-
-    pub fn as_str(&self) -> &str {
-        self.name.as_str()
-    }
-}
-
-impl Drop for TestStream {
-    fn drop(&mut self) {
-        let _ = nix::sys::mman::shm_unlink(self.name.shm_name().as_str());
-        let _ = nix::mqueue::mq_unlink(self.name.command_queue_name().as_str());
-        for seat in 0..shm_frames::MAX_SEATS as u32 {
-            let _ = nix::mqueue::mq_unlink(self.name.event_queue_name(seat).as_str());
-        }
-    }
-}
-
-/// A directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("ct-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// The names of the files in it, sorted.
-    pub fn files(&self) -> Vec<String> {
-        let mut names: Vec<_> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+// Shared with every crate's tests; not every test file uses both.
+#[allow(unused_imports)]
+pub use shm_frames::testing::{TempDir, TestStream};
 
 /// What a finished child left.
 #[derive(Debug)]
