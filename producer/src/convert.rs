@@ -50,14 +50,7 @@ impl Converter {
         dst_pixel: PixelFormat,
         dst: &mut [u8],
     ) -> Result<(), ConvertError> {
-        let dst_format =
-            src_format
-                .with_pixel(dst_pixel)
-                .map_err(|source| ConvertError::Format {
-                    from: src_format,
-                    to: dst_pixel,
-                    source,
-                })?;
+        let dst_format = same_size(src_format, dst_pixel)?;
         if src.len() != src_format.frame_bytes() {
             return Err(ConvertError::SourceLength {
                 format: src_format,
@@ -159,13 +152,7 @@ impl Converter {
         to: FrameFormat,
         dst: &mut [u8],
     ) -> Result<(), ConvertError> {
-        let bgra_format =
-            from.with_pixel(PixelFormat::Bgra)
-                .map_err(|source| ConvertError::Format {
-                    from,
-                    to: PixelFormat::Bgra,
-                    source,
-                })?;
+        let bgra_format = same_size(from, PixelFormat::Bgra)?;
         let mut scratch = std::mem::take(&mut self.bgra);
         scratch.resize(bgra_format.frame_bytes(), 0);
         let result = self
@@ -295,6 +282,12 @@ fn yuv422(buf: &[u8], w: u32, h: u32) -> YuvPlanarImage<'_, u8> {
 
 fn yuv422_mut(buf: &mut [u8], w: u32, h: u32) -> YuvPlanarImageMut<'_, u8> {
     planar_mut(buf, w, h, w / 2, h)
+}
+
+/// `from`'s size in pixel format `to`, or why that pixel format cannot hold it.
+fn same_size(from: FrameFormat, to: PixelFormat) -> Result<FrameFormat, ConvertError> {
+    from.with_pixel(to)
+        .map_err(|source| ConvertError::Format { from, to, source })
 }
 
 #[cfg(test)]
