@@ -6,7 +6,7 @@
 
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -102,7 +102,6 @@ enum Request {
 /// State the two threads share.
 struct Shared {
     stop: AtomicBool,
-    shutdown: AtomicBool,
     paused: AtomicBool,
     /// Set by the frame thread once it sits idle because of a pause.
     pause_acknowledged: AtomicBool,
@@ -194,7 +193,6 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
         .create()?;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
-        shutdown: AtomicBool::new(false),
         paused: AtomicBool::new(false),
         pause_acknowledged: AtomicBool::new(false),
         fps_bits: AtomicU64::new(fps.to_bits()),
@@ -221,12 +219,16 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     );
 
     let (requests_tx, requests_rx) = channel();
+    let (done_tx, frame_done) = channel::<()>();
     let frame_thread = {
         let shared = shared.clone();
         let limit = config.frames;
         std::thread::Builder::new()
             .name("frames".into())
-            .spawn(move || frame_loop(writer, source, &shared, &requests_rx, limit, fps))
+            .spawn(move || {
+                let _done = done_tx; // Dropped when the thread ends: the event `finish` awaits.
+                frame_loop(writer, source, &shared, &requests_rx, limit, fps)
+            })
             .map_err(RunError::Thread)?
     };
 
@@ -239,20 +241,18 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     };
     let ended = service.serve(&mut commands, &signalfd, &frame_thread);
     shared.stop.store(true, Ordering::Relaxed);
-    let reason = match finish(&shared, frame_thread)? {
-        Some(reason) => reason,
-        // The frame thread is stuck in its source: end the stream without it.
-        None => {
+    // The service returns a reason exactly when it stopped the frame thread.
+    let stopped_by_service = ended.unwrap_or(StopReason::Signal);
+    let reason = match finish(&shared, frame_thread, &frame_done)? {
+        FrameEnd::Own(reason) => reason,
+        FrameEnd::Stopped => stopped_by_service,
+        FrameEnd::Stuck => {
             tracing::warn!("the source does not return; ending the stream without it");
             shared.broadcast(&Event::Stopping);
             lock(&shared.supervisor).stop_stream();
             lock(&shared.events).clear();
-            ended.unwrap_or(StopReason::Signal)
+            stopped_by_service
         }
-    };
-    let reason = match (reason, ended) {
-        (StopReason::Signal, Some(service_reason)) => service_reason,
-        (frame_reason, _) => frame_reason,
     };
     let summary = Summary {
         frames: shared.published.load(Ordering::Relaxed),
@@ -271,22 +271,38 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     Ok(summary)
 }
 
-/// Waits for the frame thread to end: its result, or `None` if it is stuck past the grace.
+/// How the frame thread ended.
+enum FrameEnd {
+    /// On its own: end of input or the frame limit.
+    Own(StopReason),
+    /// Because the service thread told it to.
+    Stopped,
+    /// It did not end within the grace (blocked in its source).
+    Stuck,
+}
+
+/// Waits for the frame thread to end (its `done` sender drops when it does), keeping the
+/// heartbeat meanwhile, for at most the grace.
 fn finish(
     shared: &Shared,
-    frame_thread: JoinHandle<Result<StopReason, RunError>>,
-) -> Result<Option<StopReason>, RunError> {
+    frame_thread: JoinHandle<Result<Option<StopReason>, RunError>>,
+    done: &Receiver<()>,
+) -> Result<FrameEnd, RunError> {
     let deadline = monotonic_ns() + FRAME_THREAD_GRACE.as_nanos() as u64;
-    while !frame_thread.is_finished() {
-        if monotonic_ns() >= deadline {
-            return Ok(None);
-        }
+    loop {
         // Keep the stream alive while the frame thread winds down.
         lock(&shared.supervisor).beat();
-        std::thread::sleep(Duration::from_millis(10));
+        let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
+        match done.recv_timeout(left.min(BEAT)) {
+            Err(RecvTimeoutError::Disconnected) => break,
+            _ if left.is_zero() => return Ok(FrameEnd::Stuck),
+            _ => continue,
+        }
     }
     match frame_thread.join() {
-        Ok(result) => result.map(Some),
+        Ok(Ok(Some(reason))) => Ok(FrameEnd::Own(reason)),
+        Ok(Ok(None)) => Ok(FrameEnd::Stopped),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(RunError::Panicked),
     }
 }
@@ -307,7 +323,7 @@ impl Service<'_> {
         &mut self,
         commands: &mut CommandReceiver,
         signalfd: &SignalFd,
-        frame_thread: &JoinHandle<Result<StopReason, RunError>>,
+        frame_thread: &JoinHandle<Result<Option<StopReason>, RunError>>,
     ) -> Option<StopReason> {
         loop {
             let beat_ms = BEAT.as_millis() as u16;
@@ -365,7 +381,6 @@ impl Service<'_> {
             Command::Ping { nonce } => shared.broadcast(&Event::Pong { nonce }),
             Command::Shutdown => {
                 tracing::info!("Shutdown command: stopping");
-                shared.shutdown.store(true, Ordering::Relaxed);
                 return Some(StopReason::Shutdown);
             }
         }
@@ -410,6 +425,7 @@ impl Service<'_> {
 }
 
 /// The frame thread: pace, fill a slot straight from the source, publish, tell each seat.
+/// Returns why it ended on its own, or `None` when the service thread stopped it.
 fn frame_loop(
     mut writer: Writer,
     mut source: Box<dyn FrameSource>,
@@ -417,15 +433,11 @@ fn frame_loop(
     requests: &Receiver<Request>,
     limit: Option<u64>,
     fps: f64,
-) -> Result<StopReason, RunError> {
+) -> Result<Option<StopReason>, RunError> {
     let mut pacer = Pacer::new(fps);
     let result = loop {
         if shared.stop.load(Ordering::Relaxed) {
-            break Ok(if shared.shutdown.load(Ordering::Relaxed) {
-                StopReason::Shutdown
-            } else {
-                StopReason::Signal
-            });
+            break Ok(None);
         }
         if let Err(e) = apply_requests(&mut writer, source.as_mut(), shared, requests) {
             break Err(e);
@@ -457,7 +469,7 @@ fn frame_loop(
         };
         let capture_ns = match source.fill(slot.seq(), &mut slot) {
             Ok(Filled::Frame { capture_ns }) => capture_ns,
-            Ok(Filled::End) => break Ok(StopReason::EndOfInput),
+            Ok(Filled::End) => break Ok(Some(StopReason::EndOfInput)),
             Err(e) => break Err(e.into()),
         };
         let format = source.format();
@@ -477,7 +489,7 @@ fn frame_loop(
         drop(events);
         let total = shared.published.fetch_add(1, Ordering::Relaxed) + 1;
         if limit.is_some_and(|limit| total >= limit) {
-            break Ok(StopReason::FrameLimit);
+            break Ok(Some(StopReason::FrameLimit));
         }
     };
     // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes every
