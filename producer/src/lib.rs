@@ -17,8 +17,6 @@ pub mod integrity;
 pub mod pacing;
 pub mod run;
 pub mod source;
-#[cfg(test)]
-mod temp_dir;
 
 pub use cli::{ConfigError, ProducerArgs};
 pub use config::{Config, DEFAULT_FPS};

@@ -68,9 +68,21 @@ impl TempDir {
 }
 
 impl TempDir {
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// A path inside the directory.
     pub fn join(&self, name: &str) -> std::path::PathBuf {
         self.path.join(name)
+    }
+
+    /// Writes `bytes` to `name` inside the directory and returns its path.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let path = self.path.join(name);
+        std::fs::write(&path, bytes).expect("write a test file");
+        path
     }
 
     /// The names of the files in it, sorted.

@@ -186,8 +186,8 @@ fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::temp_dir::TempDir;
     use image::{ImageFormat, Rgb};
+    use shm_frames::testing::TempDir;
 
     fn solid(w: u32, h: u32, rgb: [u8; 3]) -> RgbImage {
         RgbImage::from_pixel(w, h, Rgb(rgb))

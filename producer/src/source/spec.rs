@@ -147,8 +147,8 @@ fn open_camera(
 mod tests {
     use super::*;
     use crate::source::Filled;
-    use crate::temp_dir::TempDir;
     use shm_frames::PixelFormat;
+    use shm_frames::testing::TempDir;
 
     #[test]
     fn parses_every_form() {

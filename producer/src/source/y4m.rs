@@ -460,7 +460,7 @@ fn parse_rate(value: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::temp_dir::TempDir;
+    use shm_frames::testing::TempDir;
 
     /// A Y4M clip written with the `y4m` crate's encoder, and its frames.
     fn clip(
