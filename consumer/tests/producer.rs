@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::{
     CONSUMER, Proc, TempDir, TestStream, assert_in_order_subset, consumer, ffmpeg_clip, have,
-    read_y4m,
+    read_y4m, whole_frames,
 };
 use nix::sys::signal::Signal;
 use shm_frames::{FrameFormat, PixelFormat};
@@ -200,16 +200,7 @@ fn raw_bgra_frames_pipe_through_bit_exact() {
     let out = pipe.finish();
     out.assert_code(0);
     producer.finish().assert_code(0);
-    assert_eq!(
-        out.stdout.len() % format.frame_bytes(),
-        0,
-        "whole frames only"
-    );
-    let got: Vec<Vec<u8>> = out
-        .stdout
-        .chunks(format.frame_bytes())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let got = whole_frames(&out.stdout, format);
     assert!(!got.is_empty(), "no frame piped");
     assert_in_order_subset(&got, &frames);
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use common::{
     Event, Frames, Phase, Proc, Script, TempDir, TestProducer, TestStream, assert_in_order_subset,
-    ffmpeg_clip, have, read_y4m,
+    ffmpeg_clip, have, read_y4m, whole_frames,
 };
 use control_msg::PatternKind;
 use shm_frames::{FrameFormat, PixelFormat};
@@ -187,16 +187,7 @@ fn pipe_writes_raw_frames_only() {
     producer.stop();
     let out = c.finish();
     out.assert_code(0);
-    assert_eq!(
-        out.stdout.len() % format.frame_bytes(),
-        0,
-        "whole frames only"
-    );
-    let got: Vec<Vec<u8>> = out
-        .stdout
-        .chunks(format.frame_bytes())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let got = whole_frames(&out.stdout, format);
     assert!(!got.is_empty());
     assert_in_order_subset(&got, &frames);
 }

@@ -653,6 +653,15 @@ impl Xwd {
     }
 }
 
+/// Raw output split into frames of `format`, asserting it holds whole frames only.
+pub fn whole_frames(bytes: &[u8], format: FrameFormat) -> Vec<Vec<u8>> {
+    assert_eq!(bytes.len() % format.frame_bytes(), 0, "whole frames only");
+    bytes
+        .chunks(format.frame_bytes())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 /// A path that cannot be created, even by root.
 pub fn unwritable(file: &str) -> PathBuf {
     Path::new("/nonexistent-framepipe-test-dir").join(file)
