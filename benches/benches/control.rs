@@ -17,13 +17,13 @@ use control_msg::{
     QueueConfig, Sent, decode, encode,
 };
 use criterion::{Criterion, Throughput};
+use frame_vocab::{FrameFormat, PixelFormat, StreamName, StreamOwner};
 use nix::mqueue::{MQ_OFlag, MqAttr, MqdT, mq_close, mq_open, mq_receive, mq_send, mq_unlink};
 use nix::sched::{CpuSet, sched_setaffinity};
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use shm_frames::{FrameFormat, PixelFormat, StreamName, StreamOwner};
 
 /// Which responder a re-executed child plays: `typed` or `bare`.
 const ROLE: &str = "FRAMEPIPE_BENCH_ROLE";

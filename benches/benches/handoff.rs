@@ -15,16 +15,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use frame_vocab::{Deadline, FrameFormat, PixelFormat, StreamName, StreamOwner, monotonic_ns};
 use hdrhistogram::Histogram;
 use nix::sched::{CpuSet, sched_setaffinity};
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use shm_frames::testing::Heartbeat;
-use shm_frames::{
-    Deadline, FrameFormat, PixelFormat, Reader, ReaderOptions, RegionBuilder, StreamName,
-    StreamOwner, WaitStrategy, monotonic_ns,
-};
+use shm_frames::{Reader, ReaderOptions, RegionBuilder, WaitStrategy};
 
 /// Which role a re-executed child plays: `publisher`, `prober` or `filler`.
 const ROLE: &str = "FRAMEPIPE_BENCH_ROLE";

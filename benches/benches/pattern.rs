@@ -5,10 +5,11 @@
 
 use std::hint::black_box;
 
-use control_msg::PatternKind;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use producer::{PatternSource, verify};
-use shm_frames::{FrameFormat, PixelFormat};
+use frame_vocab::PatternKind;
+use frame_vocab::verify;
+use frame_vocab::{FrameFormat, PixelFormat};
+use producer::PatternSource;
 
 fn render(c: &mut Criterion) {
     let mut group = c.benchmark_group("pattern");

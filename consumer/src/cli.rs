@@ -9,7 +9,8 @@ use consumer::stats::{Limit, StatsOptions};
 use consumer::view::ViewOptions;
 use consumer::y4m::Rate;
 use consumer::{Attach, parse_duration};
-use shm_frames::{FrameFormat, PixelFormat, STREAM_ENV, StreamName, WaitStrategy};
+use frame_vocab::{FrameFormat, PixelFormat, STREAM_ENV, StreamName};
+use shm_frames::WaitStrategy;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -182,7 +183,7 @@ pub enum ConfigError {
     #[error("--size {0:?} is not WIDTHxHEIGHT (e.g. 1280x720)")]
     BadSize(String),
     #[error("--size {0}")]
-    Size(#[from] shm_frames::FormatError),
+    Size(#[from] frame_vocab::FormatError),
 }
 
 impl Cli {
@@ -287,7 +288,7 @@ impl Cli {
 mod tests {
     use super::*;
     use clap::CommandFactory;
-    use shm_frames::DEFAULT_STREAM;
+    use frame_vocab::DEFAULT_STREAM;
 
     fn config(args: &[&str]) -> Result<Config, String> {
         let cli = Cli::try_parse_from(std::iter::once("consumer").chain(args.iter().copied()))

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+pub use producer::{ProducerArgs, RunError as ProducerError};
+
 use crate::error::Error;
 use crate::session::{Attach, End, Session};
 use crate::stats::{self, Limit, Progress, StatsOptions, Summary};
@@ -127,6 +129,16 @@ impl Drop for ProducerChild {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// In a child started by [`ProducerChild`]: runs the producer library with `config` until its
+/// stream ends, as the `producer` binary would.
+/// Returns `Ok(())` at once if the parent is already gone.
+pub fn run_producer(config: &producer::Config) -> Result<(), ProducerError> {
+    if !die_with_parent() {
+        return Ok(());
+    }
+    producer::run(config).map(drop)
 }
 
 /// In a child started by [`ProducerChild`]: asks the kernel for SIGTERM when the parent

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use shm_frames::{FrameFormat, StreamName};
+use frame_vocab::{FrameFormat, StreamName};
 
 /// Why a consumer command failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,7 @@ pub enum Error {
     },
     /// A frame could not be converted for output.
     #[error("cannot convert the frame")]
-    Convert(#[from] producer::ConvertError),
+    Convert(#[from] frame_vocab::ConvertError),
     /// A PNG could not be encoded.
     #[error("cannot encode {} as PNG", path.display())]
     Png {

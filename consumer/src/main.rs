@@ -75,7 +75,7 @@ fn run() -> anyhow::Result<ExitCode> {
 )]
 struct ProducerCli {
     #[command(flatten)]
-    args: producer::ProducerArgs,
+    args: demo::ProducerArgs,
 }
 
 /// Runs the producer library in this process, as the `producer` binary does:
@@ -98,10 +98,7 @@ fn run_producer(mut args: Vec<OsString>) -> anyhow::Result<ExitCode> {
         }
     };
     init_logs("info");
-    if !demo::die_with_parent() {
-        return Ok(ExitCode::from(OK));
-    }
-    producer::run(&config).with_context(|| format!("stream {}", config.stream))?;
+    demo::run_producer(&config).with_context(|| format!("stream {}", config.stream))?;
     Ok(ExitCode::from(OK))
 }
 

@@ -10,8 +10,8 @@
 use std::io;
 use std::sync::atomic::AtomicBool;
 
-use producer::Converter;
-use shm_frames::FrameFormat;
+use frame_vocab::Converter;
+use frame_vocab::FrameFormat;
 
 use crate::error::Error;
 use crate::output::OutputFile;

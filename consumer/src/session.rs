@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use control_msg::{Command, CommandSender, Event, EventReceiver, Sent};
+use frame_vocab::{FrameFormat, StreamName};
 use shm_frames::{
-    Corrupt, FrameFormat, FrameRef, OpenError, Reader, ReaderOptions, ReaderStats, StreamName,
-    WaitError, WaitStrategy,
+    Corrupt, FrameRef, OpenError, Reader, ReaderOptions, ReaderStats, WaitError, WaitStrategy,
 };
 
 use crate::error::Error;

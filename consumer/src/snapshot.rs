@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use frame_vocab::Converter;
+use frame_vocab::{FrameFormat, PixelFormat};
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use producer::Converter;
-use shm_frames::{FrameFormat, PixelFormat};
 
 use crate::error::Error;
 use crate::output::OutputFile;
@@ -35,7 +35,7 @@ impl PngWriter {
         frame: &[u8],
     ) -> Result<(), Error> {
         let rgb_format = format.with_pixel(PixelFormat::Rgb24).map_err(|source| {
-            Error::Convert(producer::ConvertError::Format {
+            Error::Convert(frame_vocab::ConvertError::Format {
                 from: format,
                 to: PixelFormat::Rgb24,
                 source,

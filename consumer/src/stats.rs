@@ -6,8 +6,9 @@ use std::fmt;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use frame_vocab::FrameFormat;
 use serde::Serialize;
-use shm_frames::{FrameFormat, FrameRef};
+use shm_frames::FrameRef;
 
 use crate::error::Error;
 use crate::latency::{Latency, Percentiles};
@@ -77,7 +78,7 @@ impl Meter {
         self.handoff.record_span(info.publish_ns, info.taken_ns);
         self.capture.record_span(info.capture_ns, info.taken_ns);
         if self.verify {
-            if let Err(error) = producer::verify(self.format, frame, info.seq) {
+            if let Err(error) = frame_vocab::verify(self.format, frame, info.seq) {
                 self.torn += 1;
                 if self.torn == 1 {
                     tracing::warn!(seq = info.seq, %error, "frame failed verification");
@@ -322,7 +323,7 @@ fn round(value: f64, decimals: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shm_frames::PixelFormat;
+    use frame_vocab::PixelFormat;
 
     fn summary(meter: &Meter) -> serde_json::Value {
         serde_json::from_str(&meter.summary("cam0", End::Done).to_json()).unwrap()

@@ -2,7 +2,7 @@
 //!
 //! Each frame is converted straight into the window's `u32` buffer (BGRA bytes are
 //! minifb's `0RGB` on little-endian, so `bgra` is one copy; other formats go through
-//! `producer::Converter`), with no allocation per frame; minifb scales the buffer to the
+//! `frame_vocab::Converter`), with no allocation per frame; minifb scales the buffer to the
 //! window. The producer paces the window (no frame-rate limit of minifb's own).
 //!
 //! Keys: space pauses (stops taking frames), `s` saves a PNG of the shown frame, `+`/`-`
@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use control_msg::Command;
+use frame_vocab::Converter;
+use frame_vocab::{FrameFormat, PixelFormat};
 use minifb::{InputCallback, Key, Scale, ScaleMode, Window, WindowOptions};
-use producer::Converter;
-use shm_frames::{FrameFormat, PixelFormat};
 
 use crate::error::Error;
 use crate::latency::Latency;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io::{self, Write};
 
-use shm_frames::{FrameFormat, PixelFormat};
+use frame_vocab::{FrameFormat, PixelFormat};
 
 /// A frame rate as the fraction Y4M's `F` field carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

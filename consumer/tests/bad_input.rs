@@ -4,8 +4,8 @@
 mod common;
 
 use common::{Proc, Script, TempDir, TestProducer, TestStream, consumer, unwritable};
-use control_msg::PatternKind;
-use shm_frames::{FrameFormat, PixelFormat};
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat};
 
 /// The one error line: starts with "consumer: error:" and holds `needle`.
 fn assert_error_line(stderr: &str, needle: &str) {

@@ -10,8 +10,8 @@ use common::{
     CONSUMER, Proc, TempDir, TestStream, assert_in_order_subset, consumer, ffmpeg_clip, have,
     read_y4m, whole_frames,
 };
+use frame_vocab::{FrameFormat, PixelFormat};
 use nix::sys::signal::Signal;
-use shm_frames::{FrameFormat, PixelFormat};
 
 /// `consumer __producer --stream NAME args...` (stdin a pipe held open if `stdin`, else
 /// closed); killed on drop.
@@ -242,7 +242,7 @@ fn demo_without_a_display_prints_stats_and_stops_its_producer() {
         Command::new(CONSUMER)
             .args(["demo", "--size", "320x240", "--headless-for", "1s"])
             .env_remove("DISPLAY")
-            .env_remove(shm_frames::STREAM_ENV),
+            .env_remove(frame_vocab::STREAM_ENV),
         None,
     );
     let shm = format!("/dev/shm/framepipe.demo-{}", proc.pid());

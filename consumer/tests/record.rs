@@ -9,8 +9,8 @@ use common::{
     Event, Frames, Phase, Proc, Script, TempDir, TestProducer, TestStream, assert_in_order_subset,
     ffmpeg_clip, have, read_y4m, whole_frames,
 };
-use control_msg::PatternKind;
-use shm_frames::{FrameFormat, PixelFormat};
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat};
 
 fn clip_script(format: FrameFormat, frames: Vec<Vec<u8>>, fps: f64) -> Script {
     let count = frames.len() as u64;
@@ -120,7 +120,7 @@ fn bgra_converts_to_i420() {
         .unwrap()
         .fill(1, &mut bars)
         .unwrap();
-    producer::Converter::new()
+    frame_vocab::Converter::new()
         .convert(format, &bars, PixelFormat::I420, &mut expected)
         .unwrap();
     for frame in &frames {
@@ -165,8 +165,8 @@ fn a_format_change_ends_the_recording_cleanly() {
     assert_eq!((header.get_width(), header.get_height()), (64, 48));
     assert!(!frames.is_empty());
     for frame in &frames {
-        let seq = producer::decode_seq(first, frame).expect("a moving-pattern frame");
-        producer::verify(first, frame, seq).unwrap();
+        let seq = frame_vocab::decode_seq(first, frame).expect("a moving-pattern frame");
+        frame_vocab::verify(first, frame, seq).unwrap();
     }
 }
 

@@ -4,9 +4,9 @@
 mod common;
 
 use common::{Event, Proc, Script, TestProducer, TestStream, consumer};
-use control_msg::PatternKind;
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat};
 use nix::sys::signal::Signal;
-use shm_frames::{FrameFormat, PixelFormat};
 
 const KEYS: [&str; 9] = [
     "frames",

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{Event, Proc, Script, TempDir, TestProducer, TestStream, Xvfb, Xwd};
-use control_msg::PatternKind;
-use shm_frames::{FrameFormat, PixelFormat};
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat};
 
 /// Tools the tests need besides Xvfb.
 const TOOLS: [&str; 3] = ["xwd", "xdotool", "xprop"];
@@ -150,7 +150,7 @@ fn demo_shows_its_producer_and_stops_it_on_escape() {
     let mut cmd = std::process::Command::new(common::CONSUMER);
     cmd.args(["demo", "--size", "320x180"])
         .env("DISPLAY", &xvfb.display)
-        .env_remove(shm_frames::STREAM_ENV);
+        .env_remove(frame_vocab::STREAM_ENV);
     let demo = Proc::spawn(&mut cmd, None);
     let name = format!("framepipe demo-{}", demo.pid());
     let window = xvfb.window(&name);

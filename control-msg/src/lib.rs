@@ -12,13 +12,11 @@
 #![forbid(unsafe_code)]
 
 pub mod message;
-pub mod pattern;
 pub mod queue;
 pub mod stats;
 pub mod wire;
 
 pub use message::{Command, Event, MAX_FPS, valid_fps};
-pub use pattern::{PatternKind, UnknownPattern};
 pub use queue::{
     CommandReceiver, CommandSender, ConfigProblem, CreateError, EventReceiver, EventSender,
     KernelLimit, OpenError, QueueConfig, Receiver, RecvError, SendError, Sender,

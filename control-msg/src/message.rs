@@ -1,8 +1,8 @@
 //! The typed messages: [`Command`]s to the producer and [`Event`]s to one consumer seat.
 
-use shm_frames::FrameFormat;
+use frame_vocab::FrameFormat;
 
-use crate::pattern::PatternKind;
+use frame_vocab::pattern::PatternKind;
 
 /// Highest frame rate a `SetFps` may ask for; higher is a garbage value.
 pub const MAX_FPS: f64 = 10_000.0;

@@ -17,6 +17,7 @@ use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
+use frame_vocab::{Deadline, StreamName, StreamOwner};
 use nix::errno::Errno;
 use nix::mqueue::{
     MQ_OFlag, MqAttr, MqdT, mq_attr_member_t, mq_close, mq_getattr, mq_open, mq_receive, mq_send,
@@ -25,7 +26,6 @@ use nix::mqueue::{
 use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::stat::{Mode, fchmod};
 use nix::sys::time::TimeSpec;
-use shm_frames::{Deadline, StreamName, StreamOwner};
 
 use crate::message::{Command, Event};
 use crate::stats::{RecvStats, SendStats, Sent};

@@ -117,7 +117,7 @@ impl Rejected {
 
 #[cfg(test)]
 mod tests {
-    use shm_frames::FormatError;
+    use frame_vocab::FormatError;
 
     use super::*;
 

@@ -27,10 +27,10 @@
 //! the checksum change; peers reject other versions with
 //! [`DecodeError::UnsupportedVersion`].
 
-use shm_frames::{FormatError, FrameFormat, PixelFormat};
+use frame_vocab::{FormatError, FrameFormat, PixelFormat};
 
 use crate::message::{Command, Event, MAX_FPS, valid_fps};
-use crate::pattern::PatternKind;
+use frame_vocab::pattern::PatternKind;
 
 /// The largest encoded message, and the queues' `msgsize`.
 pub const MSG_SIZE: usize = 256;
@@ -522,8 +522,8 @@ mod tests {
     fn format() -> impl Strategy<Value = FrameFormat> {
         let pixel = prop::sample::select(PixelFormat::ALL.to_vec());
         (
-            1..=shm_frames::MAX_DIMENSION,
-            1..=shm_frames::MAX_DIMENSION,
+            1..=frame_vocab::MAX_DIMENSION,
+            1..=frame_vocab::MAX_DIMENSION,
             pixel,
         )
             .prop_map(|(w, h, pixel)| {
@@ -691,8 +691,8 @@ mod tests {
     #[test]
     fn every_kind_fits_and_survives_every_corruption() {
         let format = FrameFormat::new(
-            shm_frames::MAX_DIMENSION,
-            shm_frames::MAX_DIMENSION,
+            frame_vocab::MAX_DIMENSION,
+            frame_vocab::MAX_DIMENSION,
             PixelFormat::I420,
         )
         .expect("valid format");
@@ -845,17 +845,17 @@ mod tests {
             |w, h, p| decode::<Command>(&sealed(kinds::SET_FORMAT, &format_body(w, h, p)));
         assert!(matches!(
             set_format(0, 480, PixelFormat::Bgra.code()),
-            Err(DecodeError::Format(shm_frames::FormatError::Zero { .. }))
+            Err(DecodeError::Format(frame_vocab::FormatError::Zero { .. }))
         ));
         assert!(matches!(
             set_format(640, u32::MAX, PixelFormat::Bgra.code()),
             Err(DecodeError::Format(
-                shm_frames::FormatError::TooLarge { .. }
+                frame_vocab::FormatError::TooLarge { .. }
             ))
         ));
         assert!(matches!(
             set_format(641, 480, PixelFormat::I420.code()),
-            Err(DecodeError::Format(shm_frames::FormatError::Odd { .. }))
+            Err(DecodeError::Format(frame_vocab::FormatError::Odd { .. }))
         ));
         assert_eq!(
             set_format(640, 480, 0),

@@ -19,12 +19,12 @@ use control_msg::{
     Command, CommandReceiver, CommandSender, CreateError, DecodeError, Event, EventReceiver,
     EventSender, KernelLimit, MSG_SIZE, Message, OpenError, QueueConfig, Rejected, Sent, encode,
 };
+use frame_vocab::{Deadline, StreamName, StreamOwner};
 use nix::errno::Errno;
 use nix::mqueue::{MQ_OFlag, MqAttr, mq_close, mq_open, mq_send, mq_unlink};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{Mode, fstat, umask};
 use nix::unistd::geteuid;
-use shm_frames::{Deadline, StreamName, StreamOwner};
 
 /// Names the role a re-executed child plays.
 const ROLE: &str = "CONTROL_MSG_TEST_ROLE";

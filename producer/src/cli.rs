@@ -4,10 +4,10 @@
 //! consumer's `demo` can embed the same arguments in its hidden producer subcommand.
 
 use clap::Args;
-use control_msg::{MAX_FPS, PatternKind};
-use shm_frames::{
-    DEFAULT_STREAM, FormatError, FrameFormat, MAX_SEATS, PixelFormat, STREAM_ENV, StreamName,
-};
+use control_msg::MAX_FPS;
+use frame_vocab::PatternKind;
+use frame_vocab::{DEFAULT_STREAM, FormatError, FrameFormat, PixelFormat, STREAM_ENV, StreamName};
+use shm_frames::MAX_SEATS;
 
 use crate::config::Config;
 use crate::source::spec::SourceSpec;
@@ -138,12 +138,12 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 
 fn parse_pixel(s: &str) -> Result<PixelFormat, String> {
     s.parse()
-        .map_err(|e: shm_frames::UnknownPixelFormat| e.to_string())
+        .map_err(|e: frame_vocab::UnknownPixelFormat| e.to_string())
 }
 
 fn parse_pattern(s: &str) -> Result<PatternKind, String> {
     s.parse()
-        .map_err(|e: control_msg::UnknownPattern| e.to_string())
+        .map_err(|e: frame_vocab::UnknownPattern| e.to_string())
 }
 
 fn parse_source(s: &str) -> Result<SourceSpec, String> {

@@ -1,8 +1,8 @@
 //! The producer's validated configuration: what `cli.rs` makes of the command line, and
 //! what the run loop takes.
 
-use control_msg::PatternKind;
-use shm_frames::{FrameFormat, StreamName};
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, StreamName};
 
 use crate::source::spec::SourceSpec;
 

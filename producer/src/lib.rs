@@ -2,8 +2,6 @@
 //!
 //! - [`source`]: the [`FrameSource`] trait and the sources (pattern, images, Y4M, raw,
 //!   V4L2), each writing straight into a slot.
-//! - [`convert`]: pixel format conversions (the `yuv` crate), shared with consumers.
-//! - [`integrity`]: the moving pattern's [`verify`], used by both sides.
 //! - [`cli`] / [`config`]: the command line and its validated [`Config`].
 //! - [`pacing`]: absolute-deadline frame pacing.
 //! - [`run`]: the frame thread and the service thread (heartbeat, control queue, signals).
@@ -11,18 +9,14 @@
 
 pub mod cli;
 pub mod config;
-pub mod convert;
 pub mod error;
-pub mod integrity;
 pub mod pacing;
 pub mod run;
 pub mod source;
 
 pub use cli::{ConfigError, ProducerArgs};
 pub use config::{Config, DEFAULT_FPS};
-pub use convert::{Converter, convert};
-pub use error::{ConvertError, SourceError, SourceSpecError, VerifyError};
-pub use integrity::{decode_seq, verify};
+pub use error::{SourceError, SourceSpecError};
 pub use run::{RunError, StopReason, Summary, run};
 pub use source::images::ImagesSource;
 pub use source::pattern::{BARS, PatternSource, bar_colour, moving_bars_height};

@@ -1,9 +1,9 @@
 //! Frame pacing at absolute deadlines: frame `n` is due at `anchor + n * period`, so a
 //! late frame never pushes the ones after it (no drift over minutes).
 
+use frame_vocab::monotonic_ns;
 use nix::sys::time::TimeSpec;
 use nix::time::{ClockId, ClockNanosleepFlags, clock_nanosleep};
-use shm_frames::monotonic_ns;
 
 /// Longest single sleep, so the caller sees stop, pause and rate changes promptly.
 const SLEEP_SLICE_NS: u64 = 50_000_000;

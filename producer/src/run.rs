@@ -11,14 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use control_msg::{Command, CommandReceiver, Event, EventSender, PatternKind, QueueConfig, Sent};
+use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig, Sent};
+use frame_vocab::PatternKind;
+use frame_vocab::{ClaimError, FrameFormat, StreamOwner, monotonic_ns};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use shm_frames::{
-    ClaimError, CreateError, FrameFormat, RegionBuilder, ReplaceError, StreamOwner, Supervisor,
-    Writer, monotonic_ns,
-};
+use shm_frames::{CreateError, RegionBuilder, ReplaceError, Supervisor, Writer};
 
 use crate::SourceError;
 use crate::config::{Config, DEFAULT_FPS};

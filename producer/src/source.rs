@@ -13,8 +13,8 @@ pub mod spec;
 pub mod v4l2;
 pub mod y4m;
 
-use control_msg::PatternKind;
-use shm_frames::FrameFormat;
+use frame_vocab::FrameFormat;
+use frame_vocab::PatternKind;
 
 /// What `fill` produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,10 +6,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use control_msg::{Command as Ctl, CommandSender, Event, EventReceiver, PatternKind, Sent};
-use producer::verify;
+use control_msg::{Command as Ctl, CommandSender, Event, EventReceiver, Sent};
+use frame_vocab::PatternKind;
+use frame_vocab::verify;
+use frame_vocab::{FrameFormat, PixelFormat};
 use shm_frames::testing::{ChildProc, HANG, TempDir, TestStream};
-use shm_frames::{FrameFormat, PixelFormat, Reader, ReaderOptions, WaitError, WaitStrategy};
+use shm_frames::{Reader, ReaderOptions, WaitError, WaitStrategy};
 
 fn producer_cmd(stream: &TestStream, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_producer"));

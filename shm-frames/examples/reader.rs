@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use shm_frames::{Reader, ReaderOptions, StreamName, WaitError};
+use frame_vocab::StreamName;
+use shm_frames::{Reader, ReaderOptions, WaitError};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let name = StreamName::new(&std::env::args().nth(1).unwrap_or_else(|| "ex0".into()))?;

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use shm_frames::{FrameFormat, PixelFormat, RegionBuilder, StreamName, StreamOwner};
+use frame_vocab::{FrameFormat, PixelFormat, StreamName, StreamOwner};
+use shm_frames::RegionBuilder;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

@@ -2,7 +2,7 @@
 
 use nix::errno::Errno;
 
-use crate::format::{FormatError, FrameFormat};
+use frame_vocab::{FormatError, FrameFormat};
 
 /// Why a producer could not create its region.
 #[derive(Debug, thiserror::Error)]

@@ -10,8 +10,8 @@ use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::OpenError;
-use crate::format::{FrameFormat, PixelFormat};
 use crate::protocol::SlotTable;
+use frame_vocab::{FrameFormat, PixelFormat};
 
 /// `"FRAMEPIP"`: the first 8 bytes of every region, stored last at creation.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FRAMEPIP");

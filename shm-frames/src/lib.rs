@@ -11,19 +11,11 @@ mod protocol;
 mod sync;
 
 #[cfg(not(loom))]
-pub mod clock;
-#[cfg(not(loom))]
 mod error;
-#[cfg(not(loom))]
-pub mod format;
 #[cfg(not(loom))]
 mod layout;
 #[cfg(not(loom))]
 mod liveness;
-#[cfg(not(loom))]
-pub mod name;
-#[cfg(not(loom))]
-pub mod owner;
 #[cfg(not(loom))]
 mod reader;
 #[cfg(not(loom))]
@@ -39,17 +31,9 @@ mod writer;
 pub mod testing;
 
 #[cfg(not(loom))]
-pub use clock::{Deadline, monotonic_ns};
-#[cfg(not(loom))]
 pub use error::{Corrupt, CreateError, OpenError, WaitError};
 #[cfg(not(loom))]
-pub use format::{FormatError, FrameFormat, MAX_DIMENSION, PixelFormat, UnknownPixelFormat};
-#[cfg(not(loom))]
 pub use layout::{LAYOUT_VERSION, MAX_SEATS, offsets};
-#[cfg(not(loom))]
-pub use name::{DEFAULT_STREAM, InvalidStreamName, STREAM_ENV, StreamName};
-#[cfg(not(loom))]
-pub use owner::{ClaimError, StreamOwner};
 #[cfg(not(loom))]
 pub use reader::{FrameInfo, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
 #[cfg(not(loom))]

@@ -5,16 +5,16 @@ use std::marker::PhantomData;
 use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
 
-use crate::clock::{Deadline, monotonic_ns};
 use crate::error::{Corrupt, OpenError, WaitError};
-use crate::format::FrameFormat;
 use crate::layout::{STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table};
 use crate::liveness;
-use crate::name::StreamName;
 use crate::protocol::{self, SeatState, SeatWord, SlotTable, Take, TakeCorrupt};
 use crate::region::Region;
 use crate::sem::Woken;
 use crate::slot::FrameRef;
+use frame_vocab::format::FrameFormat;
+use frame_vocab::name::StreamName;
+use frame_vocab::{Deadline, monotonic_ns};
 
 /// Longest a wait sleeps before it checks the producer is still alive.
 const LIVENESS_SLICE: Duration = Duration::from_millis(100);

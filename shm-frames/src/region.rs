@@ -17,16 +17,16 @@ use nix::sys::mman::{shm_open, shm_unlink};
 use nix::sys::stat::{Mode, fchmod, fstat};
 use nix::unistd::ftruncate;
 
-use crate::clock::monotonic_ns;
 use crate::error::{CreateError, OpenError};
-use crate::format::FrameFormat;
 use crate::layout::{
     HEADER_PAGES_BYTES, Header, LAYOUT_VERSION, Layout, MAGIC, MAX_SEATS, PAGE, STATE_LIVE, Table,
 };
 use crate::liveness;
-use crate::name::StreamName;
 use crate::protocol::NO_SLOT;
 use crate::sem::Semaphore;
+use frame_vocab::clock::monotonic_ns;
+use frame_vocab::format::FrameFormat;
+use frame_vocab::name::StreamName;
 
 /// A mapped region: the producer maps it whole and writable; a consumer maps the header
 /// pages writable (its seat, its semaphore) and the slots read-only, so a stray write
@@ -395,27 +395,4 @@ fn mark(header: &Header, state: u32, seats: usize) -> u64 {
         Semaphore::new(&seat.sem.0).post();
     }
     header.epoch.load(Ordering::Relaxed)
-}
-
-/// The pid a producer of `name` states in its header, if it can be read (for the
-/// "already produced by pid P" message only; never used for liveness).
-pub(crate) fn producer_pid_hint(name: &StreamName) -> Option<u32> {
-    let object = name.shm_name();
-    let fd = shm_open(
-        object.as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    if fstat(&fd).ok()?.st_size < HEADER_PAGES_BYTES as i64 {
-        return None;
-    }
-    let map = MmapOptions::new()
-        .len(HEADER_PAGES_BYTES)
-        .map_raw_read_only(&fd)
-        .ok()?;
-    let header = header_of(&map);
-    (header.magic.load(Ordering::Acquire) == MAGIC)
-        .then(|| header.producer_pid.load(Ordering::Relaxed))
-        .filter(|&pid| pid != 0)
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::errno::Errno;
 
-use crate::clock::Deadline;
+use frame_vocab::clock::Deadline;
 
 // glibc >= 2.30 has it; the libc crate does not declare it.
 unsafe extern "C" {

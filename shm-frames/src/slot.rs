@@ -105,7 +105,7 @@ impl FrameRef<'_> {
     }
 
     /// The stream format of the bytes.
-    pub fn format(&self) -> crate::FrameFormat {
+    pub fn format(&self) -> frame_vocab::FrameFormat {
         self.reader.format()
     }
 }

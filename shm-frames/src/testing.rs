@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use crate::name::StreamName;
+use frame_vocab::name::StreamName;
 
 /// Generous deadline for events in tests: it only catches hangs.
 pub const HANG: Duration = Duration::from_secs(30);

@@ -3,16 +3,16 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::clock::monotonic_ns;
 use crate::error::CreateError;
-use crate::format::FrameFormat;
 use crate::layout::{MAX_SLOTS, STATE_REPLACED, STATE_STOPPING};
 use crate::liveness;
-use crate::name::StreamName;
-use crate::owner::StreamOwner;
 use crate::protocol::{self, Latest, MAX_SEQ, SeatState};
 use crate::region::Region;
 use crate::slot::WriteSlot;
+use frame_vocab::clock::monotonic_ns;
+use frame_vocab::format::FrameFormat;
+use frame_vocab::name::StreamName;
+use frame_vocab::owner::StreamOwner;
 
 /// Default permissions of the region and queues: owner read/write only.
 pub const DEFAULT_MODE: u32 = 0o600;

@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
+use frame_vocab::{FrameFormat, PixelFormat, StreamOwner};
 use proptest::prelude::*;
 use shm_frames::testing::{HANG, RawRegion, TestStream, fill_frame};
 use shm_frames::{
-    Corrupt, FrameFormat, OpenError, PixelFormat, Reader, ReaderOptions, RegionBuilder,
-    StreamOwner, WaitError, WaitStrategy, Writer, offsets,
+    Corrupt, OpenError, Reader, ReaderOptions, RegionBuilder, WaitError, WaitStrategy, Writer,
+    offsets,
 };
 
 fn format() -> FrameFormat {

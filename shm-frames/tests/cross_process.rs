@@ -4,13 +4,13 @@
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
+use frame_vocab::{ClaimError, FrameFormat, PixelFormat, StreamName, StreamOwner};
 use shm_frames::testing::{
     ChildProc, HANG, Heartbeat, RawRegion, Stop, TempDir, TestStream, check_frame, env, env_or,
     fill_frame, say,
 };
 use shm_frames::{
-    ClaimError, FrameFormat, OpenError, PixelFormat, Reader, ReaderOptions, RegionBuilder,
-    StreamName, StreamOwner, WaitError, WaitStrategy, offsets, testing,
+    OpenError, Reader, ReaderOptions, RegionBuilder, WaitError, WaitStrategy, offsets, testing,
 };
 
 fn small_format() -> FrameFormat {

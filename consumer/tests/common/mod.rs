@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use control_msg::{Command as Ctl, CommandReceiver, EventSender, PatternKind, QueueConfig};
+use control_msg::{Command as Ctl, CommandReceiver, EventSender, QueueConfig};
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat, StreamName, StreamOwner};
 use producer::pacing::{Pacer, Tick};
 use producer::{FrameSource, PatternSource};
+use shm_frames::RegionBuilder;
 use shm_frames::testing::ChildProc;
-use shm_frames::{FrameFormat, PixelFormat, RegionBuilder, StreamName, StreamOwner};
 
 /// Deadline for events in tests: it only catches hangs.
 pub const HANG: Duration = Duration::from_secs(60);

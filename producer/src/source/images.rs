@@ -9,14 +9,14 @@
 
 use std::path::{Path, PathBuf};
 
-use control_msg::PatternKind;
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat};
 use image::RgbImage;
 use image::imageops::FilterType;
-use shm_frames::{FrameFormat, PixelFormat};
 
-use crate::convert::Converter;
 use crate::error::SourceError;
 use crate::source::{Filled, FrameSource};
+use frame_vocab::convert::Converter;
 
 /// Loops the images of a directory.
 #[derive(Debug)]
@@ -157,14 +157,13 @@ fn prepare(
     format: FrameFormat,
 ) -> Result<Vec<Vec<u8>>, SourceError> {
     let (w, h) = (format.width(), format.height());
-    let rgb_format =
-        format
-            .with_pixel(PixelFormat::Rgb24)
-            .map_err(|source| crate::ConvertError::Format {
-                from: format,
-                to: PixelFormat::Rgb24,
-                source,
-            })?;
+    let rgb_format = format.with_pixel(PixelFormat::Rgb24).map_err(|source| {
+        frame_vocab::ConvertError::Format {
+            from: format,
+            to: PixelFormat::Rgb24,
+            source,
+        }
+    })?;
     let mut converter = Converter::new();
     let mut frames = Vec::with_capacity(originals.len());
     for (path, image) in originals {

@@ -14,15 +14,15 @@
 //! [`Converter`](crate::Converter); the stamp is written last, in the stream format.
 //! Static `bars` in another format are converted once and copied.
 
-use control_msg::PatternKind;
-use shm_frames::{FrameFormat, PixelFormat};
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat};
 
 use super::canvas::Canvas;
 use super::digits::{self, Layout};
-use crate::convert::Converter;
 use crate::error::SourceError;
-use crate::integrity;
 use crate::source::{Filled, FrameSource};
+use frame_vocab::convert::Converter;
+use frame_vocab::integrity;
 
 /// The colour bars, left to right, as (R, G, B): 75% white, yellow, cyan, green, magenta,
 /// red, blue, then black (SMPTE-like, 75% of full scale = 191).
@@ -203,7 +203,7 @@ impl PatternSource {
             .format
             .with_pixel(PixelFormat::Bgra)
             .map_err(|source| {
-                SourceError::Convert(crate::ConvertError::Format {
+                SourceError::Convert(frame_vocab::ConvertError::Format {
                     from: self.format,
                     to: PixelFormat::Bgra,
                     source,
@@ -245,8 +245,8 @@ impl FrameSource for PatternSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::VerifyError;
-    use crate::{convert, decode_seq, verify};
+    use frame_vocab::VerifyError;
+    use frame_vocab::{convert, decode_seq, verify};
 
     fn format(w: u32, h: u32, p: PixelFormat) -> FrameFormat {
         FrameFormat::new(w, h, p).unwrap()

@@ -3,8 +3,8 @@
 
 use std::io::{self, Read};
 
-use control_msg::PatternKind;
-use shm_frames::FrameFormat;
+use frame_vocab::FrameFormat;
+use frame_vocab::PatternKind;
 
 use crate::error::SourceError;
 use crate::source::{Filled, FrameSource};
@@ -121,7 +121,7 @@ impl FrameSource for RawSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shm_frames::PixelFormat;
+    use frame_vocab::PixelFormat;
 
     /// A reader that hands out at most `chunk` bytes per call, to exercise short reads.
     struct Trickle {

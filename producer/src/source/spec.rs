@@ -6,8 +6,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use control_msg::PatternKind;
-use shm_frames::FrameFormat;
+use frame_vocab::FrameFormat;
+use frame_vocab::PatternKind;
 
 use crate::error::{SourceError, SourceSpecError};
 use crate::source::FrameSource;
@@ -147,7 +147,7 @@ fn open_camera(
 mod tests {
     use super::*;
     use crate::source::Filled;
-    use shm_frames::PixelFormat;
+    use frame_vocab::PixelFormat;
     use shm_frames::testing::TempDir;
 
     #[test]
@@ -212,7 +212,7 @@ mod tests {
             source.fill(3, &mut frame),
             Ok(Filled::Frame { .. })
         ));
-        assert_eq!(crate::verify(format, &frame, 3), Ok(()));
+        assert_eq!(frame_vocab::verify(format, &frame, 3), Ok(()));
         source.set_pattern(PatternKind::Bars).unwrap();
         assert!(source.describe().contains("bars"));
     }

@@ -12,17 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use control_msg::PatternKind;
-use shm_frames::{FrameFormat, PixelFormat, monotonic_ns};
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat, monotonic_ns};
 use v4l::buffer::{Flags, Metadata, Type};
 use v4l::io::mmap::Stream;
 use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC};
 
-use crate::convert::Converter;
 use crate::error::SourceError;
 use crate::source::{Filled, FrameSource};
+use frame_vocab::convert::Converter;
 
 /// Buffers the driver cycles through.
 const BUFFERS: u32 = 4;

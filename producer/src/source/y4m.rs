@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use control_msg::PatternKind;
-use shm_frames::{FrameFormat, PixelFormat};
+use frame_vocab::PatternKind;
+use frame_vocab::{FrameFormat, PixelFormat};
 
-use crate::convert::Converter;
 use crate::error::SourceError;
 use crate::source::{Filled, FrameSource};
+use frame_vocab::convert::Converter;
 
 /// Longest header line accepted (the `y4m` crate's own limit).
 const MAX_HEADER: usize = 1024;
@@ -548,7 +548,7 @@ mod tests {
         let got = read_all(&mut source, 10);
         assert_eq!(got.len(), 2);
         let mut expected = vec![0; 8 * 4 * 4];
-        crate::convert(file, &frames[1], PixelFormat::Bgra, &mut expected).unwrap();
+        frame_vocab::convert(file, &frames[1], PixelFormat::Bgra, &mut expected).unwrap();
         assert_eq!(got[1], expected);
         assert!(
             source.describe().contains("-> bgra"),

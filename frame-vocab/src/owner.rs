@@ -16,15 +16,13 @@ use crate::name::StreamName;
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
     /// Another live process holds the name.
-    #[error("stream {name} is already produced by {}", match pid {
-        Some(pid) => format!("pid {pid}"),
-        None => "another process".to_owned(),
-    })]
+    #[error("stream {name} is already produced by {}", holder_text(*.holder))]
     AlreadyProduced {
         /// The stream.
         name: StreamName,
-        /// The holder's pid as its region header states it (for the message only).
-        pid: Option<u32>,
+        /// The holder as the kernel states it (`SO_PEERCRED`), for the message only; `None`
+        /// if it could not be asked (it let go meanwhile, or its backlog is full).
+        holder: Option<Holder>,
     },
     /// The socket could not be created or bound for another reason.
     #[error("cannot claim stream {name}")]
@@ -35,6 +33,38 @@ pub enum ClaimError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Who holds a stream name, as the kernel reports it for the holder's socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holder {
+    /// The holder's pid when it bound the name.
+    pub pid: i32,
+    /// The holder's effective uid.
+    pub uid: u32,
+}
+
+fn holder_text(holder: Option<Holder>) -> String {
+    match holder {
+        Some(Holder { pid, uid }) if uid == nix::unistd::geteuid().as_raw() => format!("pid {pid}"),
+        Some(Holder { pid, uid }) => format!("pid {pid} of uid {uid}"),
+        None => "another process".to_owned(),
+    }
+}
+
+/// Asks the kernel who holds `addr`: connects to the holder's listening socket and reads
+/// `SO_PEERCRED`, which is the holder's pid and uid as of its `listen`, not anything the
+/// holder wrote itself.
+fn holder_of(addr: &SocketAddr) -> Option<Holder> {
+    use std::os::unix::net::UnixStream;
+    // std opens this socket with SOCK_CLOEXEC too; it closes at the end of this function.
+    let stream = UnixStream::connect_addr(addr).ok()?;
+    let cred =
+        nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    Some(Holder {
+        pid: cred.pid(),
+        uid: cred.uid(),
+    })
 }
 
 /// Proof that this process owns a stream name. Cheap to clone; the name is released when
@@ -70,7 +100,7 @@ impl StreamOwner {
             }),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(ClaimError::AlreadyProduced {
                 name: name.clone(),
-                pid: crate::region::producer_pid_hint(name),
+                holder: holder_of(&addr),
             }),
             Err(source) => Err(ClaimError::Io {
                 name: name.clone(),
@@ -106,5 +136,21 @@ mod tests {
         );
         drop(clone);
         let _third = StreamOwner::claim(&name).unwrap();
+    }
+
+    #[test]
+    fn a_refused_claim_names_the_holder_from_the_kernel() {
+        let name = StreamName::new(&format!("own-cred-{}", std::process::id())).unwrap();
+        let _first = StreamOwner::claim(&name).unwrap();
+        match StreamOwner::claim(&name) {
+            Err(ClaimError::AlreadyProduced {
+                holder: Some(holder),
+                ..
+            }) => {
+                assert_eq!(holder.pid as u32, std::process::id());
+                assert_eq!(holder.uid, nix::unistd::geteuid().as_raw());
+            }
+            other => panic!("expected AlreadyProduced with a holder, got {other:?}"),
+        }
     }
 }

@@ -15,9 +15,44 @@
 //! lower markers of another, so [`verify`] fails on it. Points whose bytes would overlap an
 //! earlier point's (tiny frames, shared chroma) are dropped, identically on both sides.
 
-use shm_frames::{FrameFormat, PixelFormat};
+use crate::format::{FrameFormat, PixelFormat};
 
-use crate::error::VerifyError;
+/// Why a frame is not the whole moving-pattern frame it should be (see
+/// [`verify`](crate::verify)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The frame is not exactly one frame of its format.
+    #[error("frame holds {got} bytes, a {format} frame needs {expected}")]
+    Length {
+        format: FrameFormat,
+        expected: usize,
+        got: usize,
+    },
+    /// The format is too small to carry a stamp.
+    #[error("a {format} frame is too small to carry a pattern stamp")]
+    TooSmall { format: FrameFormat },
+    /// The first bytes are not a seq and its complement: not a moving-pattern frame.
+    #[error("frame carries no seq stamp (not a moving-pattern frame, or corrupt)")]
+    NoSeq,
+    /// The header starts with a seq but a later copy of it differs: torn within a row.
+    #[error("seq header of frame {seq} is torn or corrupt at byte {offset}")]
+    HeaderTorn { seq: u64, offset: usize },
+    /// The header carries another seq.
+    #[error("expected frame {expected}, the frame carries seq {found}")]
+    WrongSeq { expected: u64, found: u64 },
+    /// A sample point holds other bytes than frame `seq` puts there: torn or corrupt.
+    #[error(
+        "sample at ({x}, {y}) (byte {offset}) is {found:#04x}, expected {expected:#04x}: \
+         torn or corrupt frame"
+    )]
+    Sample {
+        x: u32,
+        y: u32,
+        offset: usize,
+        expected: u8,
+        found: u8,
+    },
+}
 
 /// How many sample points a frame has (fewer on tiny frames).
 pub const SAMPLE_POINTS: usize = 64;
@@ -36,7 +71,7 @@ pub fn carries_stamp(format: FrameFormat) -> bool {
 
 /// Writes the stamp of `seq` into `frame`, one frame of `format`. Does nothing on a frame
 /// that is too small (see [`carries_stamp`]) or of the wrong length.
-pub(crate) fn stamp(format: FrameFormat, frame: &mut [u8], seq: u64) {
+pub fn stamp(format: FrameFormat, frame: &mut [u8], seq: u64) {
     if frame.len() != format.frame_bytes() || !carries_stamp(format) {
         return;
     }

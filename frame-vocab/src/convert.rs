@@ -9,13 +9,46 @@
 //! frame that a [`Converter`] keeps between calls, so a stream converts without allocating
 //! per frame.
 
-use shm_frames::{FrameFormat, PixelFormat};
+use crate::format::{FormatError, FrameFormat, PixelFormat};
 use yuv::{
     BufferStoreMut, YuvConversionMode, YuvGrayImage, YuvPackedImage, YuvPackedImageMut,
     YuvPlanarImage, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
 };
 
-use crate::error::ConvertError;
+/// Why a frame could not be converted to another pixel format.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The frame size does not fit the target pixel format (e.g. an odd width for `i420`).
+    #[error("cannot convert a {from} frame to {to}")]
+    Format {
+        from: FrameFormat,
+        to: PixelFormat,
+        #[source]
+        source: FormatError,
+    },
+    /// The source slice is not exactly one frame of its format.
+    #[error("source of a {format} conversion holds {got} bytes, expected {expected}")]
+    SourceLength {
+        format: FrameFormat,
+        expected: usize,
+        got: usize,
+    },
+    /// The destination slice is not exactly one frame of the target format.
+    #[error("destination of a {format} conversion holds {got} bytes, expected {expected}")]
+    DestinationLength {
+        format: FrameFormat,
+        expected: usize,
+        got: usize,
+    },
+    /// The `yuv` crate refused the conversion.
+    #[error("converting a {from} frame to {to} failed")]
+    Yuv {
+        from: FrameFormat,
+        to: PixelFormat,
+        #[source]
+        source: yuv::YuvError,
+    },
+}
 
 /// The matrix of every YUV conversion (BT.601, as DESIGN.md says).
 const MATRIX: YuvStandardMatrix = YuvStandardMatrix::Bt601;
