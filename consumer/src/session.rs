@@ -155,6 +155,9 @@ impl Session {
             Err(WaitError::ProducerGone) => Step::Lost(Lost::Gone),
             Err(WaitError::Replaced) => Step::Lost(Lost::Replaced),
             Err(WaitError::Corrupt(corrupt)) => Step::Corrupt(corrupt),
+            // The consumer takes only borrowed frames, so this never happens; were it to,
+            // waiting again is the safe answer.
+            Err(WaitError::FrameInUse) => Step::Idle,
         }
     }
 

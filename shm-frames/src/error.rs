@@ -145,6 +145,9 @@ pub enum WaitError {
     /// The region holds garbage.
     #[error("corrupt region")]
     Corrupt(#[from] Corrupt),
+    /// An owned frame of this reader is still alive; the seat holds one slot at a time.
+    #[error("frame in use: drop (or copy and drop) the previous frame before taking another")]
+    FrameInUse,
 }
 
 impl WaitError {

@@ -37,7 +37,7 @@ pub use layout::{LAYOUT_VERSION, MAX_SEATS, offsets};
 #[cfg(not(loom))]
 pub use reader::{FrameInfo, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
 #[cfg(not(loom))]
-pub use slot::{FrameRef, WriteSlot};
+pub use slot::{FrameRef, OwnedFrame, WriteSlot};
 #[cfg(not(loom))]
 pub use writer::{
     DEFAULT_MODE, Published, RegionBuilder, ReplaceError, SeatInfo, Supervisor, Writer,

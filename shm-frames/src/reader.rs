@@ -2,7 +2,8 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::time::Duration;
 
 use crate::error::{Corrupt, OpenError, WaitError};
@@ -11,7 +12,7 @@ use crate::liveness;
 use crate::protocol::{self, SeatState, SeatWord, SlotTable, Take, TakeCorrupt};
 use crate::region::Region;
 use crate::sem::Woken;
-use crate::slot::FrameRef;
+use crate::slot::{FrameRef, OwnedFrame};
 use frame_vocab::format::FrameFormat;
 use frame_vocab::name::StreamName;
 use frame_vocab::{Deadline, monotonic_ns};
@@ -83,20 +84,56 @@ pub struct ReaderStats {
     pub reopens: u64,
 }
 
+/// A seat claimed in one region: the mapping, the seat word we set, and (through the
+/// region's fd) the seat's lock. A [`Reader`] and each [`OwnedFrame`] it hands out share
+/// it, so a frame keeps the mapping, the seat and its lock alive after a reopen moved the
+/// reader elsewhere, and the seat is given back when the last of them drops.
+pub(crate) struct Seat {
+    pub(crate) region: Region,
+    pub(crate) index: u32,
+    word: SeatWord,
+    /// The seat was given back early (a reopen after garbage): nothing left to do on drop.
+    left: AtomicBool,
+}
+
+impl Seat {
+    pub(crate) fn table(&self) -> Table<'_> {
+        self.region.table()
+    }
+
+    /// Gives the seat back (once): frees the word we set, then drops our claim on its lock,
+    /// since our fd's lock would make the seat look taken to a new fd of ours.
+    fn leave(&self) {
+        // Relaxed: the flag is only ever touched by holders of this `Seat`, and the seat
+        // word's own compare-and-swap in `leave` orders what the producer sees.
+        if !self.left.swap(true, Ordering::Relaxed) {
+            protocol::leave(&self.table(), self.index as usize, self.word);
+            let _ = liveness::unlock(self.region.fd(), liveness::seat_byte(self.index));
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
 /// A consumer bound to one seat of a stream. Takes one frame at a time (`FrameRef`
-/// borrows it mutably) and is `!Sync`: one seat, one reader.
+/// borrows it mutably; an [`OwnedFrame`] blocks new frames while it lives) and is `!Sync`:
+/// one seat, one reader.
 ///
-/// Dropping it frees the seat.
+/// Dropping it frees the seat (once no owned frame of it lives).
 pub struct Reader {
     name: StreamName,
-    region: Region,
-    seat: u32,
-    word: SeatWord,
+    seat: Arc<Seat>,
     last_seq: u64,
     options: ReaderOptions,
     stats: ReaderStats,
     /// Gave its seat back in a `reopen` that then failed: no seat until one succeeds.
     detached: bool,
+    /// One clone per live [`OwnedFrame`]: while any lives, no new frame is taken.
+    frames_out: Arc<()>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -104,7 +141,7 @@ impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
             .field("name", &self.name)
-            .field("seat", &self.seat)
+            .field("seat", &self.seat.index)
             .field("format", &self.format())
             .field("last_seq", &self.last_seq)
             .finish()
@@ -115,16 +152,15 @@ impl Reader {
     /// Attaches to stream `name`, waiting up to `options.wait` for a live producer, and
     /// claims a free seat.
     pub fn open(name: &StreamName, options: ReaderOptions) -> Result<Reader, OpenError> {
-        let (region, seat, word) = attach(name, Deadline::after(options.wait))?;
+        let seat = attach(name, Deadline::after(options.wait))?;
         Ok(Reader {
             name: name.clone(),
-            region,
-            seat,
-            word,
+            seat: Arc::new(seat),
             last_seq: 0,
             options,
             stats: ReaderStats::default(),
             detached: false,
+            frames_out: Arc::new(()),
             _not_sync: PhantomData,
         })
     }
@@ -133,40 +169,60 @@ impl Reader {
     /// or `Corrupt`), waiting up to `wait` for it.
     ///
     /// If the name still names the region we sit in (a reopen after garbage, not a
-    /// replacement), our seat is given back first, since it may be the only one. On error
-    /// a reader that gave its seat back is detached: `wait_frame` reports `ProducerGone`
-    /// until a `reopen` succeeds.
+    /// replacement), our seat is given back first, since it may be the only one — unless an
+    /// [`OwnedFrame`] still holds a slot through it: then the seat stays claimed until that
+    /// frame drops, and we look for another. On error a reader that gave its seat back is
+    /// detached: `wait_frame` reports `ProducerGone` until a `reopen` succeeds.
     pub fn reopen(&mut self, wait: Duration) -> Result<(), OpenError> {
-        if !self.detached && self.region.is_current(&self.name) {
-            protocol::leave(&self.table(), self.seat as usize, self.word);
-            // Our old fd's lock would make the seat look taken to our new fd.
-            let _ = liveness::unlock(self.region.fd(), liveness::seat_byte(self.seat));
+        if !self.detached && !self.frame_in_use() && self.seat.region.is_current(&self.name) {
+            self.seat.leave();
             self.detached = true;
         }
-        let (region, seat, word) = attach(&self.name, Deadline::after(wait))?;
-        let old = std::mem::replace(&mut self.region, region);
-        if !self.detached {
-            let table = Table {
-                header: old.header(),
-                layout: old.layout(),
-            };
-            protocol::leave(&table, self.seat as usize, self.word);
-        }
-        drop(old);
-        self.seat = seat;
-        self.word = word;
+        let seat = attach(&self.name, Deadline::after(wait))?;
+        // The old seat is given back as this drops, or, if an owned frame still holds it,
+        // when that frame drops.
+        self.seat = Arc::new(seat);
         self.detached = false;
         self.last_seq = 0;
         self.stats.reopens += 1;
         Ok(())
     }
 
+    /// Whether an [`OwnedFrame`] of this reader is still alive.
+    pub fn frame_in_use(&self) -> bool {
+        Arc::strong_count(&self.frames_out) > 1
+    }
+
     /// Waits up to `timeout` for a frame newer than the last one taken and takes it (the
     /// newest there is). Returns at once if one is already there.
+    ///
+    /// While an [`OwnedFrame`] of this reader lives, fails at once with
+    /// [`WaitError::FrameInUse`]: a seat holds one slot at a time, and it never waits for
+    /// its own frame to go.
     pub fn wait_frame(&mut self, timeout: Duration) -> Result<FrameRef<'_>, WaitError> {
+        let info = self.wait_take(timeout)?;
+        Ok(self.frame_ref(info))
+    }
+
+    /// Waits like [`Reader::wait_frame`], but hands out the frame as an [`OwnedFrame`] that
+    /// borrows nothing: it keeps the mapping, the seat, its lock and the slot's hold alive
+    /// until it is dropped, wherever a reopen takes this reader meanwhile.
+    pub fn wait_frame_owned(&mut self, timeout: Duration) -> Result<OwnedFrame, WaitError> {
+        let info = self.wait_take(timeout)?;
+        Ok(OwnedFrame::new(
+            Arc::clone(&self.seat),
+            Arc::clone(&self.frames_out),
+            info,
+        ))
+    }
+
+    fn wait_take(&mut self, timeout: Duration) -> Result<FrameInfo, WaitError> {
+        if self.frame_in_use() {
+            return Err(WaitError::FrameInUse);
+        }
         // The fast path (a frame is there) reads no clock.
         if let Some(info) = self.try_take()? {
-            return Ok(self.frame_ref(info));
+            return Ok(info);
         }
         let start = monotonic_ns();
         let timeout_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
@@ -182,7 +238,7 @@ impl Reader {
         };
         loop {
             if let Some(info) = self.try_take()? {
-                return Ok(self.frame_ref(info));
+                return Ok(info);
             }
             let now = monotonic_ns();
             if now >= next_check || now >= deadline.as_ns() {
@@ -197,7 +253,7 @@ impl Reader {
                 self.spin(until.min(spin_until));
                 continue;
             }
-            let sem = self.region.sem(self.seat);
+            let sem = self.seat.region.sem(self.seat.index);
             match sem.wait_until(Deadline::from_ns(until)) {
                 Woken::Posted => {
                     // SYNC POINT: hazard-fence (wake side): the producer posted after its
@@ -218,26 +274,15 @@ impl Reader {
         }
     }
 
-    /// Takes the newest frame if it is newer than the last one taken, without waiting.
-    pub fn try_latest(&mut self) -> Result<Option<FrameRef<'_>>, WaitError> {
-        match self.try_take()? {
-            Some(info) => Ok(Some(self.frame_ref(info))),
-            None => {
-                self.check_state()?;
-                Ok(None)
-            }
-        }
-    }
-
     /// Checks that the producer is alive: state Live, its lock held, a fresh heartbeat.
     pub fn check_producer(&self) -> Result<(), WaitError> {
         self.check_state()?;
-        producer_alive(&self.region).map_err(|_| WaitError::ProducerGone)
+        producer_alive(&self.seat.region).map_err(|_| WaitError::ProducerGone)
     }
 
     fn check_state(&self) -> Result<(), WaitError> {
         // SYNC POINT: state (Acquire side).
-        match self.region.header().state.load(Ordering::Acquire) {
+        match self.seat.region.header().state.load(Ordering::Acquire) {
             STATE_LIVE => Ok(()),
             STATE_STOPPING => Err(WaitError::Stopped),
             STATE_REPLACED => Err(WaitError::Replaced),
@@ -246,7 +291,7 @@ impl Reader {
     }
 
     fn spin(&self, until_ns: u64) {
-        let latest = &self.region.header().latest.0;
+        let latest = &self.seat.region.header().latest.0;
         let seen = latest.load(Ordering::Relaxed);
         let mut spins = 0u32;
         while latest.load(Ordering::Relaxed) == seen {
@@ -267,7 +312,7 @@ impl Reader {
             return Err(WaitError::ProducerGone);
         }
         let table = self.table();
-        let latest = match protocol::take(&table, self.seat as usize, self.last_seq) {
+        let latest = match protocol::take(&table, self.seat.index as usize, self.last_seq) {
             Take::Nothing | Take::Contended => return Ok(None),
             Take::Corrupt(TakeCorrupt::SlotOutOfRange { word }) => {
                 return Err(Corrupt::LatestSlot { word }.into());
@@ -278,11 +323,11 @@ impl Reader {
             Take::Taken(latest) => latest,
         };
         let taken_ns = monotonic_ns();
-        let meta = &self.region.header().slots[latest.slot as usize];
+        let meta = &self.seat.region.header().slots[latest.slot as usize];
         // Relaxed: ordered after the Acquire load of `latest` in `take`; the slot is held.
         let seq = meta.seq.load(Ordering::Relaxed);
         if seq != latest.seq {
-            protocol::release(&table, self.seat as usize);
+            protocol::release(&table, self.seat.index as usize);
             return Err(Corrupt::SlotSeq {
                 slot: latest.slot,
                 expected: latest.seq,
@@ -309,20 +354,11 @@ impl Reader {
     }
 
     fn frame_ref(&self, info: FrameInfo) -> FrameRef<'_> {
-        FrameRef {
-            reader: self,
-            info,
-            ptr: self.region.slot_ptr(info.slot),
-            len: self.region.layout().format.frame_bytes(),
-        }
+        FrameRef::new(&self.seat, info)
     }
 
-    pub(crate) fn table(&self) -> Table<'_> {
-        self.region.table()
-    }
-
-    pub(crate) fn seat_index(&self) -> usize {
-        self.seat as usize
+    fn table(&self) -> Table<'_> {
+        self.seat.table()
     }
 
     /// Benchmarks only: waits on this seat's semaphore (nothing else) and returns the
@@ -330,9 +366,11 @@ impl Reader {
     #[doc(hidden)]
     pub fn probe_wait(&self, deadline: Deadline) -> Option<u64> {
         loop {
-            match self.region.sem(self.seat).wait_until(deadline) {
+            match self.seat.region.sem(self.seat.index).wait_until(deadline) {
                 // SYNC POINT: probe (Acquire side).
-                Woken::Posted => return Some(self.region.header().probe.0.load(Ordering::Acquire)),
+                Woken::Posted => {
+                    return Some(self.seat.region.header().probe.0.load(Ordering::Acquire));
+                }
                 Woken::Interrupted => continue,
                 Woken::TimedOut | Woken::Failed(_) => return None,
             }
@@ -343,7 +381,7 @@ impl Reader {
     /// `None` at the deadline.
     #[doc(hidden)]
     pub fn probe_spin(&self, last: u64, deadline: Deadline) -> Option<u64> {
-        let probe = &self.region.header().probe.0;
+        let probe = &self.seat.region.header().probe.0;
         let mut spins = 0u32;
         loop {
             // SYNC POINT: probe (Acquire side).
@@ -364,22 +402,22 @@ impl Reader {
 
     /// The stream format.
     pub fn format(&self) -> FrameFormat {
-        self.region.layout().format
+        self.seat.region.layout().format
     }
 
     /// The seat this reader sits in.
     pub fn seat(&self) -> u32 {
-        self.seat
+        self.seat.index
     }
 
     /// Number of seats of the stream.
     pub fn seats(&self) -> u32 {
-        self.region.layout().seats
+        self.seat.region.layout().seats
     }
 
     /// The region's epoch.
     pub fn epoch(&self) -> u64 {
-        self.region.layout().epoch
+        self.seat.region.layout().epoch
     }
 
     /// The stream's name.
@@ -389,7 +427,11 @@ impl Reader {
 
     /// The producer's pid as its header states it (for messages only).
     pub fn producer_pid(&self) -> u32 {
-        self.region.header().producer_pid.load(Ordering::Relaxed)
+        self.seat
+            .region
+            .header()
+            .producer_pid
+            .load(Ordering::Relaxed)
     }
 
     /// The seq of the last frame taken (0 for none since (re)opening).
@@ -405,14 +447,6 @@ impl Reader {
     /// The options it was opened with.
     pub fn options(&self) -> ReaderOptions {
         self.options
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        if !self.detached {
-            protocol::leave(&self.table(), self.seat as usize, self.word);
-        }
     }
 }
 
@@ -439,7 +473,7 @@ fn producer_alive(region: &Region) -> Result<(), NotAlive> {
 /// Opens the live region of `name` and claims a seat, retrying what may pass (no producer
 /// yet, one starting, one replacing its region, a dead consumer's seat awaiting reclaim)
 /// until `deadline`.
-fn attach(name: &StreamName, deadline: Deadline) -> Result<(Region, u32, SeatWord), OpenError> {
+fn attach(name: &StreamName, deadline: Deadline) -> Result<Seat, OpenError> {
     loop {
         let (error, transient) = match attach_once(name) {
             Ok(attached) => return Ok(attached),
@@ -454,7 +488,7 @@ fn attach(name: &StreamName, deadline: Deadline) -> Result<(Region, u32, SeatWor
     }
 }
 
-fn attach_once(name: &StreamName) -> Result<(Region, u32, SeatWord), (OpenError, bool)> {
+fn attach_once(name: &StreamName) -> Result<Seat, (OpenError, bool)> {
     let region = Region::open(name).map_err(|e| {
         let transient = e.is_transient();
         (e, transient)
@@ -488,8 +522,13 @@ fn attach_once(name: &StreamName) -> Result<(Region, u32, SeatWord), (OpenError,
             true,
         ));
     }
-    let (seat, word) = claim_seat(&region, name)?;
-    Ok((region, seat, word))
+    let (index, word) = claim_seat(&region, name)?;
+    Ok(Seat {
+        region,
+        index,
+        word,
+        left: AtomicBool::new(false),
+    })
 }
 
 /// Claims the first free seat: take its lock first (so no reclaimer acts on it), then
