@@ -161,11 +161,27 @@ fn a_stream_of_another_user_is_permission_denied() {
         std::process::Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(&copy)
-            .args(["stats", "--stream", stream.as_str(), "--wait", "2s"]),
+            .args([
+                "stats",
+                "--stream",
+                &format!("root/{}", stream.as_str()),
+                "--wait",
+                "2s",
+            ]),
         None,
     )
     .finish();
     out.assert_code(1);
     assert_error_line(&out.stderr, "permission denied");
     assert!(out.stderr.contains("another user"), "{}", out.stderr);
+    // Names are per user: nobody's own stream of that name is another stream, and absent.
+    let own = Proc::spawn(
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy)
+            .args(["stats", "--stream", stream.as_str(), "--wait", "0s"]),
+        None,
+    )
+    .finish();
+    own.assert_code(3);
 }

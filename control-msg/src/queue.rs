@@ -235,6 +235,9 @@ pub enum OpenError {
         #[source]
         source: Errno,
     },
+    /// The queue may not be used: another user's, or not shared with us as it must be.
+    #[error(transparent)]
+    Refused(#[from] frame_vocab::access::Refused),
     /// The queue's messages are too small for this wire format (not one of ours).
     #[error("queue {name} carries messages of at most {message_size} bytes, below {MSG_SIZE}")]
     Incompatible {
@@ -336,7 +339,7 @@ impl CommandReceiver {
 impl CommandSender {
     /// Opens stream `name`'s existing command queue for writing.
     pub fn open(name: &StreamName) -> Result<CommandSender, OpenError> {
-        let queue = Queue::open(name.command_queue_name(), MQ_OFlag::O_WRONLY)?;
+        let queue = Queue::open(name, name.command_queue_name(), MQ_OFlag::O_WRONLY)?;
         Ok(Sender::from_queue(queue))
     }
 }
@@ -368,7 +371,7 @@ impl EventSender {
 impl EventReceiver {
     /// Opens stream `name`'s existing event queue for seat `seat`.
     pub fn open(name: &StreamName, seat: u32) -> Result<EventReceiver, OpenError> {
-        let queue = Queue::open(name.event_queue_name(seat), MQ_OFlag::O_RDONLY)?;
+        let queue = Queue::open(name, name.event_queue_name(seat), MQ_OFlag::O_RDONLY)?;
         Ok(Receiver::from_queue(queue))
     }
 }
@@ -587,7 +590,7 @@ impl Queue {
         Ok(queue)
     }
 
-    fn open(name: String, access: MQ_OFlag) -> Result<Queue, OpenError> {
+    fn open(stream: &StreamName, name: String, access: MQ_OFlag) -> Result<Queue, OpenError> {
         let flags = access | MQ_OFlag::O_CLOEXEC | MQ_OFlag::O_NONBLOCK;
         let mqd = match mq_open(name.as_str(), flags, Mode::empty(), None) {
             Ok(mqd) => Mqd(Some(mqd)),
@@ -603,6 +606,17 @@ impl Queue {
                 });
             }
         };
+        // Before anything is sent or received: another user's queue is never used.
+        match nix::sys::stat::fstat(mqd.as_fd()) {
+            Ok(stat) => frame_vocab::access::check(&name, &stat, stream)?,
+            Err(source) => {
+                return Err(OpenError::Io {
+                    name,
+                    op: "fstat",
+                    source,
+                });
+            }
+        }
         let attr = match mq_getattr(&mqd) {
             Ok(attr) => attr,
             Err(source) => {

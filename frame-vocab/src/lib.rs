@@ -3,6 +3,7 @@
 //! - [`format`]: [`PixelFormat`] and [`FrameFormat`], the one place strides and sizes are
 //!   computed.
 //! - [`name`]: [`StreamName`] and the names of a stream's kernel objects.
+//! - [`access`]: who may use a stream's objects (ownership and mode checks).
 //! - [`owner`]: [`StreamOwner`], the abstract socket that proves a process owns a name.
 //! - [`clock`]: CLOCK_MONOTONIC and the [`Deadline`] every wait uses.
 //! - [`convert`]: pixel conversions between any two formats (the `yuv` crate).
@@ -13,6 +14,7 @@
 //! build on it and never on each other.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod clock;
 pub mod convert;
 pub mod format;

@@ -150,11 +150,14 @@ fn parse_source(s: &str) -> Result<SourceSpec, String> {
     s.parse().map_err(|e: crate::SourceSpecError| e.to_string())
 }
 
+/// Only private (0600) or shared with the group (0660): a stream readable or writable by
+/// every user would let anyone spoof or read it.
 fn parse_mode(s: &str) -> Result<u32, String> {
     match u32::from_str_radix(s.trim_start_matches("0o"), 8) {
-        Ok(mode) if mode <= 0o777 => Ok(mode),
+        Ok(mode) if frame_vocab::access::MODES.contains(&mode) => Ok(mode),
         _ => Err(format!(
-            "{s:?} is not a permission mode: use octal, e.g. 0600 or 0660"
+            "{s:?} is not an accepted permission mode: use 0600 (this user only) or 0660 \
+             (shared with the group)"
         )),
     }
 }
@@ -207,6 +210,8 @@ mod tests {
             (&["--seats", "0"], "--seats 0"),
             (&["--seats", "17"], "--seats 17"),
             (&["--mode", "999"], "permission mode"),
+            (&["--mode", "0666"], "permission mode"),
+            (&["--mode", "0640"], "permission mode"),
             (&["--stream", "a/b"], "invalid stream name"),
             (&["--format", "nv12"], "unknown pixel format"),
             (&["--format", "i420", "--size", "641x480"], "invalid --size"),

@@ -172,6 +172,13 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
         None => source.native_fps().unwrap_or(DEFAULT_FPS),
     };
     let format = source.format();
+    // The region first: its check (nobody else's object, no live producer lock behind a
+    // name our socket could claim, as from another network namespace) must pass before
+    // any queue of the name is created, opened or unlinked.
+    let writer = RegionBuilder::new(&owner, format)
+        .seats(config.seats)
+        .mode(config.mode)
+        .create()?;
     let queue_config = QueueConfig::new().mode(config.mode);
     let mut commands = CommandReceiver::create(&owner, &queue_config)?;
     let events = (0..config.seats)
@@ -186,10 +193,6 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
             },
         )
         .collect();
-    let writer = RegionBuilder::new(&owner, format)
-        .seats(config.seats)
-        .mode(config.mode)
-        .create()?;
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         paused: AtomicBool::new(false),

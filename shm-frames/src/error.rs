@@ -10,6 +10,11 @@ pub enum CreateError {
     /// The seat count is outside 1..=MAX_SEATS.
     #[error("{seats} seats requested: a stream has 1 to {max} seats", max = crate::MAX_SEATS)]
     InvalidSeats { seats: u32 },
+    /// A mode other than 0600 and 0660.
+    #[error(
+        "mode {mode:04o} refused: a stream is 0600 (this user only) or 0660 (shared with the group)"
+    )]
+    InvalidMode { mode: u32 },
     /// The region for this format would not fit the address space.
     #[error("a region of {slots} {format} frames is too large")]
     TooLarge { format: FrameFormat, slots: u32 },
@@ -23,6 +28,22 @@ pub enum CreateError {
         #[source]
         source: Errno,
     },
+    /// Another user holds an object under our name: refused and reported, never used.
+    #[error(
+        "stream {name} is squatted: {object} belongs to uid {uid}; remove it as that user or root"
+    )]
+    Squatted {
+        name: String,
+        object: String,
+        uid: u32,
+    },
+    /// A live producer's region is already under the name (its lock is held), though the
+    /// name's socket was free: a producer in another network namespace.
+    #[error("stream {name} is already produced by {} (in another network namespace?)", match pid {
+        Some(pid) => format!("pid {pid}"),
+        None => "another process".to_owned(),
+    })]
+    AlreadyProduced { name: String, pid: Option<u32> },
     /// A system call failed.
     #[error("{op} {object} failed")]
     Sys {
@@ -52,6 +73,9 @@ pub enum OpenError {
         #[source]
         source: Errno,
     },
+    /// The object may not be used: another user's, or not shared with us as it must be.
+    #[error(transparent)]
+    Refused(#[from] frame_vocab::access::Refused),
     /// The object is smaller than a header.
     #[error("{object} is truncated: {size} bytes, a header needs {need}")]
     Truncated {

@@ -137,6 +137,16 @@ impl Region {
         )
         .map_err(sys_create("shm_open", &object))?;
         let mut guard = UnlinkGuard(Some(&object));
+        // The producer lock at once, before the object has a size: a retirer in another
+        // network namespace (where our owner socket is invisible) then sees a live region.
+        // Held for the region's life: the kernel drops it the instant we die.
+        if !liveness::try_lock(&fd, liveness::PRODUCER_BYTE).map_err(sys_create("lock", &object))? {
+            return Err(CreateError::Sys {
+                op: "lock",
+                object: object.clone(),
+                source: Errno::EAGAIN,
+            });
+        }
         // shm_open's mode is masked by the umask; fchmod is not.
         fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(sys_create("fchmod", &object))?;
         let total = layout.total_size as libc::off_t; // Layout::new checked it fits.
@@ -158,16 +168,6 @@ impl Region {
             .populate()
             .map_raw(&file)
             .map_err(|e| sys_create("mmap", &object)(io_errno(e)))?;
-        // Held for the region's life: the kernel drops it the instant we die.
-        if !liveness::try_lock(&file, liveness::PRODUCER_BYTE)
-            .map_err(sys_create("lock", &object))?
-        {
-            return Err(CreateError::Sys {
-                op: "lock",
-                object: object.clone(),
-                source: Errno::EAGAIN,
-            });
-        }
         let region = Region {
             object: object.clone(),
             file,
@@ -243,10 +243,10 @@ impl Region {
             }
             Err(e) => return Err(sys_open("shm_open", &object)(e)),
         };
-        let size = fstat(&fd)
-            .map_err(sys_open("fstat", &object))?
-            .st_size
-            .max(0) as u64;
+        let stat = fstat(&fd).map_err(sys_open("fstat", &object))?;
+        // Before anything is read from it: another user's object is never used.
+        frame_vocab::access::check(&object, &stat, name)?;
+        let size = stat.st_size.max(0) as u64;
         if size < HEADER_PAGES_BYTES as u64 {
             return Err(OpenError::Truncated {
                 object,
@@ -289,31 +289,52 @@ impl Region {
     /// Owner only: retires whatever object is left under `name` (a crashed producer's, or
     /// ours before a format change): marks it Replaced, wakes every seat so its readers
     /// look, and unlinks it. Returns its epoch, if it had a readable one.
-    pub(crate) fn retire(name: &StreamName) -> Option<u64> {
+    ///
+    /// Refuses, touching nothing, an object of another user (a squatter) and one whose
+    /// producer lock is held (a live producer our owner socket cannot see: another network
+    /// namespace). The lock taken here is kept until the object is unlinked, so its
+    /// producer cannot be starting up meanwhile.
+    pub(crate) fn retire(name: &StreamName) -> Result<Option<u64>, CreateError> {
         let object = name.shm_name();
-        let fd = shm_open(
+        let fd = match shm_open(
             object.as_str(),
             OFlag::O_RDWR | OFlag::O_CLOEXEC,
             Mode::empty(),
-        )
-        .ok()?;
-        let epoch = (|| {
-            let size = fstat(&fd).ok()?.st_size;
-            if size < HEADER_PAGES_BYTES as i64 {
-                return None;
-            }
-            let map = MmapOptions::new()
-                .len(HEADER_PAGES_BYTES)
-                .map_raw(&fd)
-                .ok()?;
-            let header = header_of(&map);
-            if header.magic.load(Ordering::Acquire) != MAGIC {
-                return None;
-            }
-            Some(mark(header, crate::layout::STATE_REPLACED, MAX_SEATS))
-        })();
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(sys_create("shm_open", &object)(e)),
+        };
+        let stat = fstat(&fd).map_err(sys_create("fstat", &object))?;
+        if stat.st_uid != nix::unistd::geteuid().as_raw() {
+            return Err(CreateError::Squatted {
+                name: name.to_string(),
+                object,
+                uid: stat.st_uid,
+            });
+        }
+        let map = (stat.st_size >= HEADER_PAGES_BYTES as i64)
+            .then(|| MmapOptions::new().len(HEADER_PAGES_BYTES).map_raw(&fd).ok())
+            .flatten();
+        if !liveness::try_lock(&fd, liveness::PRODUCER_BYTE).map_err(sys_create("lock", &object))? {
+            let pid = map.as_ref().and_then(|map| {
+                let header = header_of(map);
+                (header.magic.load(Ordering::Acquire) == MAGIC)
+                    .then(|| header.producer_pid.load(Ordering::Relaxed))
+                    .filter(|&pid| pid != 0)
+            });
+            return Err(CreateError::AlreadyProduced {
+                name: name.to_string(),
+                pid,
+            });
+        }
+        let epoch = map.as_ref().and_then(|map| {
+            let header = header_of(map);
+            (header.magic.load(Ordering::Acquire) == MAGIC)
+                .then(|| mark(header, crate::layout::STATE_REPLACED, MAX_SEATS))
+        });
         let _ = shm_unlink(object.as_str());
-        epoch
+        Ok(epoch)
     }
 
     /// Whether `name` still names this very object (not a replacement made since).

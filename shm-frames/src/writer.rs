@@ -43,15 +43,19 @@ impl<'a> RegionBuilder<'a> {
         self
     }
 
-    /// Permission bits (e.g. 0o660 to share with a group), set with `fchmod`.
+    /// Permission bits, set with `fchmod`: 0o600 (default) or 0o660 to share with the
+    /// group; `create` refuses anything else.
     pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = mode & 0o777;
+        self.mode = mode;
         self
     }
 
     /// Retires any object left under the name (a crashed producer's) and creates a new
     /// one with the next epoch.
     pub fn create(self) -> Result<Writer, CreateError> {
+        if !frame_vocab::access::MODES.contains(&self.mode) {
+            return Err(CreateError::InvalidMode { mode: self.mode });
+        }
         let region = create_region(self.owner.name(), self.format, self.seats, self.mode, 0)?;
         Ok(Writer {
             owner: self.owner.clone(),
@@ -75,7 +79,7 @@ fn create_region(
     mode: u32,
     previous: u64,
 ) -> Result<Region, CreateError> {
-    let left = Region::retire(name).unwrap_or(0);
+    let left = Region::retire(name)?.unwrap_or(0);
     let epoch = left.max(previous).saturating_add(1);
     let region = Region::create(name, format, seats, mode, epoch)?;
     tracing::debug!(stream = %name, %format, seats, epoch, "region created");

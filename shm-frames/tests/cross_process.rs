@@ -31,7 +31,7 @@ fn __role_entry() {
     let Ok(role) = std::env::var("FP_ROLE") else {
         return;
     };
-    let name = StreamName::new(&env("FP_STREAM")).unwrap();
+    let name = env("FP_STREAM").parse::<StreamName>().unwrap();
     match role.as_str() {
         "producer" => role_producer(&name),
         "holder" => role_holder(&name),
@@ -368,7 +368,7 @@ fn another_user_gets_permission_denied() {
             "-q",
         ])
         .env("FP_ROLE", "attach")
-        .env("FP_STREAM", stream.name.to_string())
+        .env("FP_STREAM", format!("root/{}", stream.name))
         .env("FP_WAIT_MS", "0");
     let child = ChildProc::spawn(cmd);
     assert_eq!(child.expect("ERROR", HANG), "ERROR permission-denied");
