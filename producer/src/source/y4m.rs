@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use frame_vocab::PatternKind;
 use frame_vocab::{FrameFormat, PixelFormat};
 
-use crate::error::SourceError;
-use crate::source::{Filled, FrameSource};
+use crate::source::{Filled, FrameSource, SourceError};
 use frame_vocab::convert::Converter;
 
 /// Longest header line accepted (the `y4m` crate's own limit).
