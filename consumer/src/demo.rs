@@ -47,7 +47,7 @@ pub struct DemoOptions {
 }
 
 /// What the demo did.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Demoed {
     /// It showed the stream in a window.
     Viewed(Viewed),

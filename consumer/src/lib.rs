@@ -27,5 +27,5 @@ pub mod view;
 pub mod y4m;
 
 pub use duration::{InvalidDuration, parse_duration};
-pub use error::Error;
-pub use session::{Attach, End, Session};
+pub use error::{Error, Unattached};
+pub use session::{Attach, End, OnStop, Outcome, Session};

@@ -15,7 +15,7 @@ use frame_vocab::FrameFormat;
 
 use crate::error::Error;
 use crate::output::OutputFile;
-use crate::session::{End, Flow, Seen, Session};
+use crate::session::{End, Outcome, SLICE, Session};
 use crate::y4m::{Chroma, Rate, Y4mWriter};
 
 /// What to record.
@@ -37,7 +37,7 @@ pub enum Cut {
 }
 
 /// The result of a recording (the file is complete and in place).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Recorded {
     /// How the run ended.
     pub end: End,
@@ -204,9 +204,9 @@ pub fn run(
     };
     let broken_pipe = |e: &io::Error| to_stdout && e.kind() == io::ErrorKind::BrokenPipe;
 
-    let end = session.follow(stop, |seen| {
-        match seen {
-            Seen::Frame(frame) => {
+    let end = loop {
+        match session.step(SLICE, stop)? {
+            Outcome::Frame(frame) => {
                 let info = frame.info();
                 let data = planes.of(&frame)?;
                 let current = std::mem::replace(&mut state, State::Closed);
@@ -214,29 +214,33 @@ pub fn run(
                     Ok(next) => state = next,
                     Err(e) if broken_pipe(&e) => {
                         cut = Some(Cut::ReaderClosed);
-                        return Ok(Flow::Done);
+                        break End::Done;
                     }
                     Err(e) => return Err(output_error(e)),
                 }
                 frames += 1;
                 if options.frames.is_some_and(|limit| frames >= limit) {
-                    return Ok(Flow::Done);
+                    break End::Done;
                 }
             }
-            Seen::Reopened { old, new } if old != new => {
+            Outcome::Reattached { old, new } if old != new => {
                 tracing::warn!(%old, %new, "the stream changed format: a Y4M file has one format, so the recording ends here");
                 cut = Some(Cut::FormatChanged { old, new });
-                return Ok(Flow::Done);
+                break End::Done;
             }
-            Seen::Reopened { .. } => {
-                if let State::Opening { pending: Some(first), .. } = &mut state {
+            Outcome::Reattached { .. } => {
+                if let State::Opening {
+                    pending: Some(first),
+                    ..
+                } = &mut state
+                {
                     first.measurable = false;
                 }
             }
-            Seen::Idle | Seen::Corrupt(_) => {}
+            Outcome::Idle | Outcome::Lost(_) | Outcome::Waiting | Outcome::Corrupt(_) => {}
+            Outcome::End(end) => break end,
         }
-        Ok(Flow::Continue)
-    })?;
+    };
 
     match state.finish(format, options.rate) {
         Ok(true) => out.commit()?,
