@@ -118,12 +118,9 @@ pub enum SourceError {
         #[source]
         source: image::ImageError,
     },
-    /// The Y4M header line is missing or malformed.
-    #[error("{input}: bad y4m header: {reason}")]
-    Y4mHeader { input: String, reason: String },
     /// The Y4M colour space is not one framepipe reads.
     #[error(
-        "{input}: unsupported y4m colour space C{colorspace} (framepipe reads 8-bit 4:2:0 \
+        "{input}: unsupported y4m colour space {colorspace} (framepipe reads 8-bit 4:2:0 \
          C420/C420jpeg/C420paldv/C420mpeg2 and Cmono; convert with ffmpeg -pix_fmt yuv420p)"
     )]
     Y4mColorspace { input: String, colorspace: String },
