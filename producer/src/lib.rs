@@ -15,7 +15,7 @@ pub mod source;
 
 pub use cli::{ConfigError, ProducerArgs};
 pub use config::{Config, DEFAULT_FPS};
-pub use run::{RunError, StopReason, Summary, run};
+pub use run::{RunError, StopReason, Summary, run, run_with};
 pub use source::images::ImagesSource;
 pub use source::pattern::{BARS, PatternSource, bar_colour, moving_bars_height};
 pub use source::raw::RawSource;
