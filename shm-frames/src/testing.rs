@@ -102,13 +102,59 @@ impl Drop for TempDir {
     }
 }
 
-/// A child process killed (SIGKILL) and reaped on drop, with its stdout lines delivered
-/// through a channel so the test can wait for one with a deadline.
+/// How a [`ChildProc`] takes its child's standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// As lines, interleaved with stderr's, to wait for with [`ChildProc::expect`].
+    Lines,
+    /// As bytes (frames, images), handed over whole by [`ChildProc::finish`]; only stderr
+    /// comes as lines.
+    Bytes,
+}
+
+/// What a finished child left.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    /// Standard output (in [`Output::Bytes`] mode; lines mode leaves it empty).
+    pub stdout: Vec<u8>,
+    /// Every stderr line, also those already awaited.
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Asserts a normal exit with `code` (never a panic's 101), printing stderr otherwise.
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "exit status {:?}, stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped on drop. Its stderr lines (and, in
+/// [`Output::Lines`] mode, its stdout lines) arrive through a channel so a test can wait
+/// for one with a deadline; stderr lines are also echoed to ours, so a failing test shows
+/// them. Its stdin is a pipe, held open until closed, fed or dropped.
 #[derive(Debug)]
 pub struct ChildProc {
     pub child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
     reaped: bool,
 }
 
@@ -131,10 +177,13 @@ impl ChildProc {
         ChildProc::spawn(cmd)
     }
 
-    /// Spawns `cmd` with piped stdin; the lines it writes to stdout and stderr arrive
-    /// (interleaved) through [`ChildProc::expect`]. Stderr lines are also echoed to our
-    /// stderr so a failing test shows them.
-    pub fn spawn(mut cmd: Command) -> ChildProc {
+    /// Spawns `cmd` in [`Output::Lines`] mode.
+    pub fn spawn(cmd: Command) -> ChildProc {
+        ChildProc::spawn_with(cmd, Output::Lines)
+    }
+
+    /// Spawns `cmd`, taking its stdout as `output` says.
+    pub fn spawn_with(mut cmd: Command, output: Output) -> ChildProc {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -142,16 +191,30 @@ impl ChildProc {
             .spawn()
             .expect("spawn child");
         let (tx, rx) = channel();
-        let stdout = child.stdout.take().unwrap();
-        let out_tx = tx.clone();
-        std::thread::spawn(move || forward(BufReader::new(stdout), &out_tx, false));
+        let all = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut out = child.stdout.take().unwrap();
+        let stdout = match output {
+            Output::Lines => {
+                let out_tx = tx.clone();
+                std::thread::spawn(move || forward(BufReader::new(out), &out_tx, None));
+                None
+            }
+            Output::Bytes => Some(std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
+                bytes
+            })),
+        };
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || forward(BufReader::new(stderr), &tx, true));
+        let keep = all.clone();
+        std::thread::spawn(move || forward(BufReader::new(stderr), &tx, Some(&keep)));
         let stdin = child.stdin.take();
         ChildProc {
             child,
             stdin,
             lines: rx,
+            stdout,
+            stderr: all,
             reaped: false,
         }
     }
@@ -192,8 +255,13 @@ impl ChildProc {
 
     /// Sends SIGTERM (a clean stop request).
     pub fn terminate(&self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+
+    /// Sends `signal` to the child (our own, not yet reaped: the pid cannot be reused).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(pid, signal);
     }
 
     /// Closes the child's stdin (roles take EOF as "finish cleanly").
@@ -206,6 +274,16 @@ impl ChildProc {
         if let Some(stdin) = &mut self.stdin {
             let _ = stdin.write_all(bytes);
             let _ = stdin.flush();
+        }
+    }
+
+    /// Writes `bytes` to the child's stdin from a thread (however much the child reads at a
+    /// time), then closes it.
+    pub fn feed(&mut self, bytes: Vec<u8>) {
+        if let Some(mut stdin) = self.stdin.take() {
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            });
         }
     }
 
@@ -239,17 +317,41 @@ impl ChildProc {
         self.reaped = true;
         status
     }
+
+    /// [`ChildProc::reap`], then what the child left: its status, its stdout (in
+    /// [`Output::Bytes`] mode) and all of its stderr.
+    pub fn finish(mut self) -> Finished {
+        let status = self.reap();
+        let stdout = self
+            .stdout
+            .take()
+            .map(|thread| thread.join().expect("the stdout thread"))
+            .unwrap_or_default();
+        let stderr = self.stderr.lock().unwrap().clone();
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
+    }
 }
 
-fn forward(reader: impl BufRead, tx: &std::sync::mpsc::Sender<String>, echo: bool) {
+/// Sends each line to `tx`; stderr's (`keep` given) are also echoed and kept.
+fn forward(
+    reader: impl BufRead,
+    tx: &std::sync::mpsc::Sender<String>,
+    keep: Option<&std::sync::Mutex<String>>,
+) {
     for line in reader.lines() {
         let Ok(line) = line else { break };
-        if echo {
+        if let Some(keep) = keep {
             eprintln!("  child: {line}");
+            let mut all = keep.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
         }
-        if tx.send(line).is_err() {
-            break;
-        }
+        // The receiver may be gone (the test stopped listening); keep draining the pipe.
+        let _ = tx.send(line);
     }
 }
 
