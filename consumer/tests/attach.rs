@@ -6,17 +6,18 @@ mod common;
 
 use std::process::Command;
 
-use common::{CONSUMER, Finished, Proc, TestStream, consumer};
+use common::{CONSUMER, ChildProc, Finished, TestStream, consumer, expect, spawn_consumer};
 use nix::sys::signal::Signal;
+use shm_frames::testing::Output;
 
 /// `consumer __producer --stream NAME --size 64x48 --fps 200`; killed on drop.
-fn producer(stream: &TestStream) -> Proc {
+fn producer(stream: &TestStream) -> ChildProc {
     let mut cmd = Command::new(CONSUMER);
     cmd.args(["__producer", "--stream", stream.as_str()])
         .args(["--size", "64x48", "--fps", "200"])
         // It dies with the test process even if that is killed before the guard runs.
         .env(consumer::demo::PARENT_ENV, std::process::id().to_string());
-    Proc::spawn_piped(&mut cmd, false)
+    ChildProc::spawn_with(cmd, Output::Bytes)
 }
 
 /// Puts 64 KiB of garbage (no magic, not zero) where the stream's region would be, as a new
@@ -57,7 +58,7 @@ fn error_line(stderr: &str) -> String {
 fn a_waiting_consumer_attaches_once_a_producer_replaces_garbage() {
     let stream = TestStream::new("g");
     write_garbage(&stream);
-    let stats = Proc::consumer(&[
+    let stats = spawn_consumer(&[
         "stats",
         "--stream",
         stream.as_str(),
@@ -69,7 +70,7 @@ fn a_waiting_consumer_attaches_once_a_producer_replaces_garbage() {
         "--json",
     ]);
     // It saw the garbage and goes on waiting (it used to end at once).
-    stats.expect_stderr("not a framepipe region");
+    expect(&stats, "not a framepipe region");
     let _producer = producer(&stream);
     let out = stats.finish();
     out.assert_code(0);
@@ -82,7 +83,7 @@ fn a_waiting_consumer_attaches_once_a_producer_replaces_garbage() {
 fn a_consumer_that_lost_its_producer_reattaches_past_garbage() {
     let stream = TestStream::new("g");
     let first = producer(&stream);
-    let stats = Proc::consumer(&[
+    let stats = spawn_consumer(&[
         "stats",
         "--stream",
         stream.as_str(),
@@ -91,13 +92,13 @@ fn a_consumer_that_lost_its_producer_reattaches_past_garbage() {
         "--verify",
         "--json",
     ]);
-    stats.expect_stderr(" fps ");
+    expect(&stats, " fps ");
     first.signal(Signal::SIGKILL);
     let _ = first.finish();
     write_garbage(&stream);
-    stats.expect_stderr("not a framepipe region");
+    expect(&stats, "not a framepipe region");
     let second = producer(&stream);
-    stats.expect_stderr("reattached");
+    expect(&stats, "reattached");
     second.signal(Signal::SIGTERM);
     let out = stats.finish();
     out.assert_code(0);
@@ -128,7 +129,7 @@ fn garbage_until_the_deadline_is_one_error_naming_it() {
 fn a_lost_producer_replaced_by_garbage_ends_with_the_summary_and_the_reason() {
     let stream = TestStream::new("g");
     let first = producer(&stream);
-    let stats = Proc::consumer(&[
+    let stats = spawn_consumer(&[
         "stats",
         "--stream",
         stream.as_str(),
@@ -136,7 +137,7 @@ fn a_lost_producer_replaced_by_garbage_ends_with_the_summary_and_the_reason() {
         "1s",
         "--json",
     ]);
-    stats.expect_stderr(" fps ");
+    expect(&stats, " fps ");
     first.signal(Signal::SIGKILL);
     let _ = first.finish();
     write_garbage(&stream);
