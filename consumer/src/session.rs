@@ -135,7 +135,6 @@ pub struct Session {
     corrupt_in_a_row: u32,
     commands: Option<CommandSender>,
     events: Option<EventReceiver>,
-    events_received: u64,
 }
 
 impl Session {
@@ -199,7 +198,6 @@ impl Session {
             corrupt_in_a_row: 0,
             commands: None,
             events: None,
-            events_received: 0,
         };
         session.open_queues();
         Ok(session)
@@ -238,7 +236,6 @@ impl Session {
             phase,
             corrupt_in_a_row,
             events,
-            events_received,
             ..
         } = self;
         let lost = match reader.wait_frame(slice) {
@@ -266,7 +263,7 @@ impl Session {
         };
         if lost == Lost::Stopped {
             // The producer's last messages (Stopping) came before its state changed.
-            drain(events, events_received);
+            drain(events);
             if *on_stop == OnStop::End {
                 tracing::info!(stream = %attach.stream, "the producer stopped");
                 *phase = Phase::Ended;
@@ -353,11 +350,6 @@ impl Session {
         &self.attach
     }
 
-    /// Valid messages received on the seat's event queue.
-    pub fn events_received(&self) -> u64 {
-        self.events_received
-    }
-
     /// After a move: `Bye` for the old seat on the old queue (a courtesy: that producer is
     /// usually gone), then the new region's queues and `Hello`.
     fn after_reattach(&mut self, old: FrameFormat, old_seat: u32) {
@@ -392,7 +384,7 @@ impl Session {
     }
 
     fn drain(&mut self) {
-        drain(&mut self.events, &mut self.events_received);
+        drain(&mut self.events);
     }
 }
 
@@ -473,19 +465,14 @@ fn log_failed_attempt(stream: &StreamName, error: &OpenError, previous: Option<&
 
 /// Receives every queued event without blocking. The header is authoritative: events are
 /// logged, never acted upon.
-fn drain(events: &mut Option<EventReceiver>, received: &mut u64) {
+fn drain(events: &mut Option<EventReceiver>) {
     let Some(queue) = events.as_mut() else {
         return;
     };
     loop {
         match queue.try_recv() {
-            Ok(Some(event)) => {
-                *received += 1;
-                match event {
-                    Event::FrameMeta { seq, .. } => tracing::trace!(seq, "frame meta"),
-                    other => tracing::debug!(event = ?other, "event"),
-                }
-            }
+            Ok(Some(Event::FrameMeta { seq, .. })) => tracing::trace!(seq, "frame meta"),
+            Ok(Some(other)) => tracing::debug!(event = ?other, "event"),
             Ok(None) => return,
             Err(error) => {
                 tracing::warn!(%error, "event queue failed; going on without it");

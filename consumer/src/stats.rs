@@ -100,11 +100,6 @@ impl Meter {
         self.corrupt += 1;
     }
 
-    /// Frames counted so far.
-    pub fn frames(&self) -> u64 {
-        self.frames
-    }
-
     /// Time since the meter started.
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()

@@ -170,16 +170,6 @@ impl<W: Write> Y4mWriter<W> {
     pub fn frames(&self) -> u64 {
         self.frames
     }
-
-    /// The format of the frames.
-    pub fn format(&self) -> FrameFormat {
-        self.format
-    }
-
-    /// The frame rate in the header.
-    pub fn rate(&self) -> Rate {
-        self.rate
-    }
 }
 
 /// The crate's error as the `io::Error` it usually wraps (so a closed pipe stays
