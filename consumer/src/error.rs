@@ -147,3 +147,90 @@ impl std::error::Error for Unattached {
         std::error::Error::source(&self.last)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unattached(after_loss: bool, last: OpenError) -> Unattached {
+        Unattached {
+            name: StreamName::new("cam0").unwrap(),
+            wait: Duration::from_millis(1500),
+            after_loss,
+            last,
+        }
+    }
+
+    #[test]
+    fn the_one_error_names_the_last_reason_and_the_exit_code_follows_it() {
+        let none = unattached(
+            false,
+            OpenError::NoProducer {
+                name: "cam0".into(),
+            },
+        );
+        assert!(none.is_no_producer());
+        let text = none.to_string();
+        assert!(
+            text.starts_with("no producer for stream cam0 within 1s 500ms"),
+            "{text}"
+        );
+        assert!(
+            text.contains("start one with `producer --stream cam0`"),
+            "{text}"
+        );
+
+        let garbage = unattached(false, OpenError::BadMagic { found: 0x5a5a });
+        assert!(garbage.is_no_producer(), "garbage is not a producer");
+        assert!(
+            garbage
+                .to_string()
+                .ends_with("; last reason: not a framepipe region (magic 0x0000000000005a5a)"),
+            "{garbage}"
+        );
+
+        let lost = unattached(
+            true,
+            OpenError::VersionMismatch {
+                found: 9,
+                expected: 1,
+            },
+        );
+        assert!(lost.is_no_producer());
+        assert!(
+            lost.to_string()
+                .starts_with("the producer of stream cam0 is gone and none came back within"),
+            "{lost}"
+        );
+
+        let seats = unattached(
+            false,
+            OpenError::AllSeatsTaken {
+                name: "cam0".into(),
+                seats: 1,
+            },
+        );
+        assert!(
+            !seats.is_no_producer(),
+            "a producer is there: exit 1, not 3"
+        );
+        assert!(
+            seats
+                .to_string()
+                .starts_with("cannot attach to stream cam0"),
+            "{seats}"
+        );
+        assert!(!Error::from(seats).is_no_producer());
+
+        let denied = unattached(
+            false,
+            OpenError::PermissionDenied {
+                object: "/framepipe.cam0".into(),
+                source: nix::errno::Errno::EACCES,
+            },
+        );
+        // The errno comes next in the chain, not twice in the message.
+        let source = std::error::Error::source(&denied).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("EACCES: Permission denied"));
+    }
+}
