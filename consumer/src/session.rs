@@ -284,8 +284,8 @@ impl Session {
         let started = Instant::now();
         let error = match self.reader.reopen(slice_until(deadline, slice)) {
             Ok(()) => {
+                // `corrupt_in_a_row` goes on: only a frame shows the garbage is gone.
                 self.phase = Phase::Live;
-                self.corrupt_in_a_row = 0;
                 self.after_reattach(old, old_seat);
                 return Outcome::Reattached {
                     old,
