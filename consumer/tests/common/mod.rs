@@ -140,7 +140,8 @@ impl Producer {
         self.child.close_stdin();
         self.command(stream, &Ctl::Shutdown);
         let line = self.expect("stopped (");
-        self.child.reap();
+        let status = self.child.reap();
+        assert!(status.success(), "the producer role: {status}");
         line.split("): ")
             .nth(1)
             .and_then(|rest| rest.split(' ').next())
