@@ -8,8 +8,8 @@
 #![forbid(unsafe_code)]
 
 use std::hint::black_box;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command as Process, Stdio};
+use std::io::Write;
+use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
 use control_msg::{
@@ -24,6 +24,7 @@ use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
+use shm_frames::testing::{ChildProc, HANG};
 
 /// Which responder a re-executed child plays: `typed` or `bare`.
 const ROLE: &str = "FRAMEPIPE_BENCH_ROLE";
@@ -223,44 +224,27 @@ impl Bare {
     }
 }
 
-/// The child process that answers requests; killed if still running on drop.
+/// The child process that answers requests (shm-frames' `ChildProc`: killed and reaped if
+/// still running on drop).
 struct Responder {
-    child: Child,
+    child: ChildProc,
 }
 
 impl Responder {
     fn spawn(role: &str, target: &str, cpu: usize) -> Responder {
-        let exe = std::env::current_exe().expect("current exe");
-        let mut child = Process::new(exe)
-            .env(ROLE, role)
+        let mut cmd = Process::new(std::env::current_exe().expect("current exe"));
+        cmd.env(ROLE, role)
             .env(TARGET, target)
-            .env(CPU, cpu.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn the responder");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut line = String::new();
-        // The responder says READY once its queues exist; EOF means it died.
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the responder");
-        assert_eq!(line.trim(), "READY", "the responder failed to start");
+            .env(CPU, cpu.to_string());
+        let child = ChildProc::spawn(cmd);
+        // The responder says READY once its queues exist.
+        child.expect("READY", HANG);
         Responder { child }
     }
 
     fn finish(&mut self) {
-        let status = self.child.wait().expect("wait for the responder");
+        let status = self.child.reap();
         assert!(status.success(), "responder: {status}");
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 

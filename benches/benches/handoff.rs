@@ -11,7 +11,7 @@
 
 use std::hint::black_box;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
@@ -21,7 +21,7 @@ use nix::sched::{CpuSet, sched_setaffinity};
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use shm_frames::testing::Heartbeat;
+use shm_frames::testing::{ChildProc, Heartbeat, TestStream};
 use shm_frames::{Reader, ReaderOptions, RegionBuilder, WaitStrategy};
 
 /// Which role a re-executed child plays: `publisher`, `prober` or `filler`.
@@ -67,44 +67,26 @@ fn bgra(width: u32, height: u32) -> FrameFormat {
     FrameFormat::new(width, height, PixelFormat::Bgra).expect("valid format")
 }
 
-/// A child process that dies with us (SIGKILL on drop, and PR_SET_PDEATHSIG).
-struct ChildRole {
-    child: Child,
-    stream: StreamName,
+/// This bench re-executed as `role` for frames of `size`, pinned to `cpu`, on a fresh
+/// stream: shm-frames' fixtures kill the child (which also has PR_SET_PDEATHSIG) and unlink
+/// the stream's objects on drop, in that order.
+fn spawn_role(role: &str, size: (u32, u32), cpu: usize) -> (ChildProc, TestStream) {
+    let stream = TestStream::new("bench");
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.env(ROLE, role)
+        .env(STREAM, stream.as_str())
+        .env(SIZE, format!("{}x{}", size.0, size.1))
+        .env(CPU, cpu.to_string());
+    (ChildProc::spawn(cmd), stream)
 }
 
-impl ChildRole {
-    fn spawn(role: &str, size: (u32, u32), cpu: usize) -> ChildRole {
-        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let stream = StreamName::new(&format!("bench{}-{n}", std::process::id())).unwrap();
-        let child = Command::new(std::env::current_exe().expect("own path"))
-            .env(ROLE, role)
-            .env(STREAM, stream.as_str())
-            .env(SIZE, format!("{}x{}", size.0, size.1))
-            .env(CPU, cpu.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn bench child");
-        ChildRole { child, stream }
-    }
-
-    fn reader(&self, strategy: WaitStrategy) -> Reader {
-        let options = ReaderOptions {
-            wait: Duration::from_secs(30),
-            strategy,
-        };
-        Reader::open(&self.stream, options).expect("attach to the bench child")
-    }
-}
-
-impl Drop for ChildRole {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = nix::sys::mman::shm_unlink(self.stream.shm_name().as_str());
-    }
+/// A reader on the stream a role child produces.
+fn attach(stream: &TestStream, strategy: WaitStrategy) -> Reader {
+    let options = ReaderOptions {
+        wait: Duration::from_secs(30),
+        strategy,
+    };
+    Reader::open(&stream.name, options).expect("attach to the bench child")
 }
 
 fn child(role: &str) {
@@ -284,10 +266,10 @@ impl Report {
 /// The bare primitives, in a region of the same kind: a semaphore wake-up and a spinning
 /// atomic load, stamped by the other process just before it posts/stores.
 fn bare(c: &mut Criterion, report: &mut Report, there: usize) {
-    let child = ChildRole::spawn("prober", (64, 64), there);
+    let (_child, stream) = spawn_role("prober", (64, 64), there);
     let mut group = c.benchmark_group("bare");
     for (case, spin) in [("semaphore_wake", false), ("spinning_atomic", true)] {
-        let reader = child.reader(WaitStrategy::Block);
+        let reader = attach(&stream, WaitStrategy::Block);
         let mut last = 0;
         latency(&mut group, report, &format!("bare/{case}"), case, || {
             let deadline = Deadline::after(Duration::from_secs(5));
@@ -307,7 +289,7 @@ fn bare(c: &mut Criterion, report: &mut Report, there: usize) {
 /// Publish → held, per frame size and wait strategy.
 fn handoff(c: &mut Criterion, report: &mut Report, there: usize) {
     for (w, h) in SIZES {
-        let child = ChildRole::spawn("publisher", (w, h), there);
+        let (_child, stream) = spawn_role("publisher", (w, h), there);
         let mut group = c.benchmark_group(format!("handoff/{w}x{h}"));
         for (case, strategy) in [
             ("block", WaitStrategy::Block),
@@ -317,7 +299,7 @@ fn handoff(c: &mut Criterion, report: &mut Report, there: usize) {
                 WaitStrategy::SpinThenBlock(Duration::from_micros(50)),
             ),
         ] {
-            let mut reader = child.reader(strategy);
+            let mut reader = attach(&stream, strategy);
             latency(
                 &mut group,
                 report,
@@ -381,8 +363,8 @@ fn throughput(c: &mut Criterion, report: &mut Report, there: usize) {
         black_box(&private);
     });
 
-    let child = ChildRole::spawn("filler", (3840, 2160), there);
-    let mut reader = child.reader(WaitStrategy::Block);
+    let child = spawn_role("filler", (3840, 2160), there);
+    let mut reader = attach(&child.1, WaitStrategy::Block);
     rate(&mut group, report, "pipeline", || {
         let frame = reader.wait_frame(Duration::from_secs(5)).expect("frame");
         black_box(read_all(&frame));
@@ -393,7 +375,7 @@ fn throughput(c: &mut Criterion, report: &mut Report, there: usize) {
     // The same memory traffic without the pipeline: this core reads a private buffer while
     // the other core fills another one. The pipeline cannot beat this; the gap between the
     // two is what the pipeline itself costs.
-    let _writer = ChildRole::spawn("private-filler", (3840, 2160), there);
+    let _writer = spawn_role("private-filler", (3840, 2160), there);
     rate(&mut group, report, "private_read_beside_writer", || {
         black_box(read_all(black_box(&private)));
     });

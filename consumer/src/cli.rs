@@ -43,7 +43,8 @@ struct Common {
     /// The stream's name (default cam0; `demo` makes its own).
     #[arg(long, global = true, env = STREAM_ENV, value_name = "NAME")]
     stream: Option<StreamName>,
-    /// How long to wait for a producer, at start and after it goes (e.g. 500ms, 5s, 2m).
+    /// How long to wait for a producer, at start and after it goes (e.g. 500ms, 5s, 2m; a
+    /// bare number is seconds). Every failure to attach is retried until then.
     #[arg(long, global = true, default_value = "5s", value_parser = parse_duration, value_name = "D")]
     wait: Duration,
     /// How to wait for each frame.

@@ -47,7 +47,7 @@ pub struct DemoOptions {
 }
 
 /// What the demo did.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Demoed {
     /// It showed the stream in a window.
     Viewed(Viewed),
@@ -100,11 +100,6 @@ impl ProducerChild {
             }),
         }
     }
-
-    /// The child's pid.
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for ProducerChild {
@@ -144,7 +139,7 @@ pub fn run_producer(config: &producer::Config) -> Result<(), ProducerError> {
 /// In a child started by [`ProducerChild`]: asks the kernel for SIGTERM when the parent
 /// dies, so a killed demo (or test) never leaves its producer behind. Returns `false` if the
 /// parent is already gone (the caller should exit at once).
-pub fn die_with_parent() -> bool {
+fn die_with_parent() -> bool {
     let Some(parent) = std::env::var(PARENT_ENV)
         .ok()
         .and_then(|p| p.parse::<i32>().ok())

@@ -1,12 +1,13 @@
 //! `consumer`: the viewer, headless measurement, recording and the demo of framepipe.
 //!
 //! Every command attaches a [`Session`] to a stream (a seat of its region, plus the
-//! best-effort control queues), follows the producer across restarts and format changes,
-//! and ends with an [`End`] or an [`Error`]; the `consumer` binary turns those into
-//! DESIGN.md's exit codes. This library never prints or exits: it logs through `tracing`
+//! best-effort control queues) and drives its one follower, [`Session::step`], which hands
+//! out one [`Outcome`] per call (frames, the producer lost and found again across restarts
+//! and format changes) until an [`End`] or an [`Error`]; the `consumer` binary turns those
+//! into DESIGN.md's exit codes. This library never prints or exits: it logs through `tracing`
 //! and hands results back.
 //!
-//! - [`session`]: attach, wait, reopen, queues.
+//! - [`session`]: attach, follow, reattach within `--wait` (the retry policy), queues.
 //! - [`stats`]: frame rate, skipped/torn/corrupt, latency histograms ([`latency`]).
 //! - [`record`] (Y4M via [`y4m`]), [`pipe`] (raw frames), [`snapshot`] (PNG), written
 //!   through [`output`] so no partial file is ever left claiming success.
@@ -27,5 +28,5 @@ pub mod view;
 pub mod y4m;
 
 pub use duration::{InvalidDuration, parse_duration};
-pub use error::Error;
-pub use session::{Attach, End, Session};
+pub use error::{Error, Unattached};
+pub use session::{Attach, End, OnStop, Outcome, Session};

@@ -252,13 +252,15 @@ fn report_cut(cut: Option<Cut>) {
     }
 }
 
-/// The exit code of a run that ended without an error.
+/// The exit code of a run that ended without an error (a lost producer is reported as the
+/// one error line it is, after the command's own results).
 fn end_code(end: End) -> ExitCode {
     ExitCode::from(match end {
         End::Done | End::ProducerStopped => OK,
-        End::ProducerLost => {
-            eprintln!("consumer: the producer is gone and did not come back within --wait");
-            NO_PRODUCER
+        End::ProducerLost(unattached) => {
+            let error = anyhow::Error::from(Error::from(unattached));
+            eprintln!("consumer: error: {error:#}");
+            exit_code(&error)
         }
         End::Interrupted => INTERRUPTED,
     })

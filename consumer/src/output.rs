@@ -1,11 +1,15 @@
 //! Output files that never leave a partial file claiming success: written to a temporary
-//! file in the same directory and renamed over the target only when complete (removed
-//! otherwise). `-` is standard output; an existing device or FIFO is written in place.
+//! file in the same directory (`tempfile`) and renamed over the target only when complete
+//! (removed otherwise, also on a panic's unwind). `-` is standard output; an existing device
+//! or FIFO is written in place.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use tempfile::TempPath;
 
 use crate::error::Error;
 
@@ -15,8 +19,9 @@ const BUFFER: usize = 1 << 20;
 /// Where the bytes end up when the output is committed.
 #[derive(Debug)]
 enum Target {
-    /// Renamed from `temp` to `path` on commit.
-    Atomic { temp: PathBuf },
+    /// A temporary file beside `path`, renamed over it on commit and removed when dropped
+    /// before that.
+    Atomic(TempPath),
     /// Written in place: standard output, a device, a FIFO.
     InPlace,
 }
@@ -28,7 +33,6 @@ pub struct OutputFile {
     path: PathBuf,
     target: Target,
     out: BufWriter<File>,
-    committed: bool,
 }
 
 impl OutputFile {
@@ -56,18 +60,28 @@ impl OutputFile {
             }
             _ => {}
         }
-        let temp = temp_path(path).ok_or_else(|| {
+        let name = path.file_name().ok_or_else(|| {
             error(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a file name",
             ))
         })?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(name);
+        prefix.push(".");
+        let temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".part")
+            // What a plain create gives (0666 less the umask), not tempfile's private 0600.
+            .permissions(Permissions::from_mode(0o666))
+            .tempfile_in(dir)
             .map_err(error)?;
-        Ok(OutputFile::new(path, Target::Atomic { temp }, file))
+        let (file, temp) = temp.into_parts();
+        Ok(OutputFile::new(path, Target::Atomic(temp), file))
     }
 
     fn new(path: &Path, target: Target, file: File) -> OutputFile {
@@ -75,7 +89,6 @@ impl OutputFile {
             path: path.to_owned(),
             target,
             out: BufWriter::with_capacity(BUFFER, file),
-            committed: false,
         }
     }
 
@@ -90,16 +103,21 @@ impl OutputFile {
     }
 
     /// Flushes the output and moves it to its path.
-    pub fn commit(mut self) -> Result<(), Error> {
+    pub fn commit(self) -> Result<(), Error> {
+        let OutputFile {
+            path,
+            target,
+            mut out,
+        } = self;
         let error = |source| Error::Output {
-            path: self.path.clone(),
+            path: path.clone(),
             source,
         };
-        self.out.flush().map_err(error)?;
-        if let Target::Atomic { temp } = &self.target {
-            std::fs::rename(temp, &self.path).map_err(error)?;
+        out.flush().map_err(error)?;
+        if let Target::Atomic(temp) = target {
+            // On failure the error hands the temporary path back, and dropping it removes it.
+            temp.persist(&path).map_err(|e| error(e.error))?;
         }
-        self.committed = true;
         Ok(())
     }
 
@@ -126,42 +144,14 @@ impl Write for OutputFile {
     }
 }
 
-impl Drop for OutputFile {
-    fn drop(&mut self) {
-        if let (false, Target::Atomic { temp }) = (self.committed, &self.target) {
-            if let Err(error) = std::fs::remove_file(temp) {
-                tracing::warn!(path = %temp.display(), %error, "cannot remove a partial output");
-            } else {
-                tracing::debug!(path = %self.path.display(), "discarded an unfinished output");
-            }
-        }
-    }
-}
-
-/// `dir/.name.<pid>.part` beside `dir/name`.
-fn temp_path(path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?;
-    let mut temp = std::ffi::OsString::from(".");
-    temp.push(name);
-    temp.push(format!(".{}.part", std::process::id()));
-    Some(path.with_file_name(temp))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn scratch_dir(tag: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("consumer-output-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn commit_renames_and_drop_discards() {
-        let dir = scratch_dir("commit");
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let path = dir.join("out.bin");
         let mut out = OutputFile::create(&path).unwrap();
         out.write_all(b"hello").unwrap();
@@ -174,9 +164,24 @@ mod tests {
         out.write_all(b"partial").unwrap();
         drop(out);
         assert!(!other.exists());
-        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        let left: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
         assert_eq!(left.len(), 1, "only out.bin is left: {left:?}");
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_committed_file_has_the_mode_of_a_plain_create() {
+        let scratch = tempfile::tempdir().unwrap();
+        let path = scratch.path().join("out.bin");
+        OutputFile::create(&path).unwrap().commit().unwrap();
+        // Read, not set: setting the umask would race the other tests' files.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Umask:"))
+            .map(|octal| u32::from_str_radix(octal.trim(), 8).unwrap())
+            .expect("a Umask line");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask, "{mode:o}");
     }
 
     #[test]
@@ -188,9 +193,8 @@ mod tests {
                 .to_string()
                 .contains("/nonexistent-framepipe-dir/out.y4m")
         );
-        let dir = scratch_dir("isdir");
-        assert!(OutputFile::create(&dir).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(OutputFile::create(dir.path()).is_err());
     }
 
     #[test]

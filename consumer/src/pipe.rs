@@ -11,10 +11,10 @@ use std::sync::atomic::AtomicBool;
 use crate::error::Error;
 use crate::output::OutputFile;
 use crate::record::Cut;
-use crate::session::{End, Flow, Seen, Session};
+use crate::session::{End, Outcome, SLICE, Session};
 
 /// The result of a pipe run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Piped {
     /// How the run ended.
     pub end: End,
@@ -35,36 +35,35 @@ pub fn run(
 ) -> Result<Piped, Error> {
     let mut written = 0u64;
     let mut cut = None;
-    let mut failed = None;
-    let end = session.follow(stop, |seen| {
-        match seen {
-            Seen::Frame(frame) => {
+    let end = loop {
+        match session.step(SLICE, stop)? {
+            Outcome::Frame(frame) => {
                 // Straight from the shared slot to the pipe: no copy of ours.
                 if let Err(e) = out.write_all(&frame).and_then(|()| out.flush()) {
                     if e.kind() == io::ErrorKind::BrokenPipe {
                         cut = Some(Cut::ReaderClosed);
-                        return Ok(Flow::Done);
+                        break End::Done;
                     }
-                    failed = Some(e);
-                    return Ok(Flow::Done);
+                    return Err(out.error(e));
                 }
                 written += 1;
                 if frames.is_some_and(|limit| written >= limit) {
-                    return Ok(Flow::Done);
+                    break End::Done;
                 }
             }
-            Seen::Reopened { old, new } if old != new => {
+            Outcome::Reattached { old, new } if old != new => {
                 tracing::warn!(%old, %new, "the stream changed format: raw frames have one format, so the pipe ends here");
                 cut = Some(Cut::FormatChanged { old, new });
-                return Ok(Flow::Done);
+                break End::Done;
             }
-            Seen::Reopened { .. } | Seen::Idle | Seen::Corrupt(_) => {}
+            Outcome::Reattached { .. }
+            | Outcome::Idle
+            | Outcome::Lost(_)
+            | Outcome::Waiting
+            | Outcome::Corrupt(_) => {}
+            Outcome::End(end) => break end,
         }
-        Ok(Flow::Continue)
-    })?;
-    if let Some(e) = failed {
-        return Err(out.error(e));
-    }
+    };
     if cut != Some(Cut::ReaderClosed) {
         out.commit()?;
     }

@@ -15,7 +15,7 @@ use frame_vocab::FrameFormat;
 
 use crate::error::Error;
 use crate::output::OutputFile;
-use crate::session::{End, Flow, Seen, Session};
+use crate::session::{End, Outcome, SLICE, Session};
 use crate::y4m::{Chroma, Rate, Y4mWriter};
 
 /// What to record.
@@ -37,7 +37,7 @@ pub enum Cut {
 }
 
 /// The result of a recording (the file is complete and in place).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Recorded {
     /// How the run ended.
     pub end: End,
@@ -99,21 +99,21 @@ struct Pending {
     measurable: bool,
 }
 
-/// Where the recording is.
+/// Where the recording is (the output itself stays with [`run`], which commits it).
 #[derive(Debug)]
-enum State {
+enum State<'a> {
     /// No header yet: the rate is unknown until the first frames.
     Opening {
-        out: OutputFile,
+        out: &'a mut OutputFile,
         pending: Option<Pending>,
     },
     /// Header written.
-    Writing(Y4mWriter<OutputFile>),
+    Writing(Y4mWriter<&'a mut OutputFile>),
     /// Standard output's reader went away: nothing more to write.
     Closed,
 }
 
-impl State {
+impl<'a> State<'a> {
     /// Adds one frame of Y4M planes.
     fn frame(
         self,
@@ -122,7 +122,7 @@ impl State {
         capture_ns: u64,
         format: FrameFormat,
         rate: Option<Rate>,
-    ) -> io::Result<State> {
+    ) -> io::Result<State<'a>> {
         match self {
             State::Writing(mut writer) => {
                 writer.write_frame(data)?;
@@ -158,29 +158,25 @@ impl State {
         }
     }
 
-    /// Writes what is held back and hands back the finished output (`None` after the
-    /// reader of standard output went away).
-    fn finish(self, format: FrameFormat, rate: Option<Rate>) -> io::Result<Option<OutputFile>> {
-        let writer = match self {
-            State::Writing(writer) => writer,
+    /// Writes what is held back; `false` if the reader of standard output went away.
+    fn finish(self, format: FrameFormat, rate: Option<Rate>) -> io::Result<bool> {
+        match self {
+            State::Writing(_) => {}
             // Only one frame came: write it at the default rate.
             State::Opening {
                 out,
                 pending: Some(first),
-            } => start(
-                out,
-                format,
-                rate.unwrap_or(Rate::DEFAULT),
-                Some(&first.planes),
-                &[],
-            )?,
+            } => {
+                let rate = rate.unwrap_or(Rate::DEFAULT);
+                start(out, format, rate, Some(&first.planes), &[])?;
+            }
             // No frame came: a valid file of no frames.
             State::Opening { out, pending: None } => {
-                Y4mWriter::new(out, format, rate.unwrap_or(Rate::DEFAULT))?
+                Y4mWriter::new(out, format, rate.unwrap_or(Rate::DEFAULT))?;
             }
-            State::Closed => return Ok(None),
-        };
-        writer.finish().map(Some)
+            State::Closed => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -188,7 +184,7 @@ impl State {
 /// the format changes, or `stop`. On an error the output is discarded (no partial file).
 pub fn run(
     session: &mut Session,
-    out: OutputFile,
+    mut out: OutputFile,
     options: &RecordOptions,
     stop: &AtomicBool,
 ) -> Result<Recorded, Error> {
@@ -196,7 +192,10 @@ pub fn run(
     let to_stdout = out.is_stdout();
     let mut planes = Planes::new(session.format())?;
     let format = planes.y4m;
-    let mut state = State::Opening { out, pending: None };
+    let mut state = State::Opening {
+        out: &mut out,
+        pending: None,
+    };
     let mut cut = None;
     let mut frames = 0u64;
     let output_error = |source: io::Error| Error::Output {
@@ -205,9 +204,9 @@ pub fn run(
     };
     let broken_pipe = |e: &io::Error| to_stdout && e.kind() == io::ErrorKind::BrokenPipe;
 
-    let end = session.follow(stop, |seen| {
-        match seen {
-            Seen::Frame(frame) => {
+    let end = loop {
+        match session.step(SLICE, stop)? {
+            Outcome::Frame(frame) => {
                 let info = frame.info();
                 let data = planes.of(&frame)?;
                 let current = std::mem::replace(&mut state, State::Closed);
@@ -215,33 +214,37 @@ pub fn run(
                     Ok(next) => state = next,
                     Err(e) if broken_pipe(&e) => {
                         cut = Some(Cut::ReaderClosed);
-                        return Ok(Flow::Done);
+                        break End::Done;
                     }
                     Err(e) => return Err(output_error(e)),
                 }
                 frames += 1;
                 if options.frames.is_some_and(|limit| frames >= limit) {
-                    return Ok(Flow::Done);
+                    break End::Done;
                 }
             }
-            Seen::Reopened { old, new } if old != new => {
+            Outcome::Reattached { old, new } if old != new => {
                 tracing::warn!(%old, %new, "the stream changed format: a Y4M file has one format, so the recording ends here");
                 cut = Some(Cut::FormatChanged { old, new });
-                return Ok(Flow::Done);
+                break End::Done;
             }
-            Seen::Reopened { .. } => {
-                if let State::Opening { pending: Some(first), .. } = &mut state {
+            Outcome::Reattached { .. } => {
+                if let State::Opening {
+                    pending: Some(first),
+                    ..
+                } = &mut state
+                {
                     first.measurable = false;
                 }
             }
-            Seen::Idle | Seen::Corrupt(_) => {}
+            Outcome::Idle | Outcome::Lost(_) | Outcome::Waiting | Outcome::Corrupt(_) => {}
+            Outcome::End(end) => break end,
         }
-        Ok(Flow::Continue)
-    })?;
+    };
 
     match state.finish(format, options.rate) {
-        Ok(Some(out)) => out.commit()?,
-        Ok(None) => {}
+        Ok(true) => out.commit()?,
+        Ok(false) => {}
         Err(e) if broken_pipe(&e) => cut = Some(Cut::ReaderClosed),
         Err(e) => return Err(output_error(e)),
     }
@@ -254,13 +257,13 @@ pub fn run(
 }
 
 /// Writes the header, the held-back first frame if any, then `data` (if not empty).
-fn start(
-    out: OutputFile,
+fn start<'a>(
+    out: &'a mut OutputFile,
     format: FrameFormat,
     rate: Rate,
     first: Option<&[u8]>,
     data: &[u8],
-) -> io::Result<Y4mWriter<OutputFile>> {
+) -> io::Result<Y4mWriter<&'a mut OutputFile>> {
     let mut writer = Y4mWriter::new(out, format, rate)?;
     tracing::info!(%format, %rate, "recording");
     for frame in first

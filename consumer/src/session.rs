@@ -1,23 +1,32 @@
-//! A consumer's attachment to a stream: its seat ([`Reader`]), its best-effort queues, and
-//! following the producer across restarts and format changes.
+//! A consumer's attachment to a stream, and the one follower every command drives: attach →
+//! frames → producer lost → reattach within `--wait` → end.
 //!
-//! The region's header is authoritative; the queues only carry `Hello`/`Bye` and commands
-//! to the producer, and frame metadata back, and their absence is never fatal. After each
-//! wake the seat's event queue is drained without blocking, so it never fills up.
+//! A [`Session`] is a seat ([`Reader`]) plus the best-effort queues (`Hello`/`Bye` and
+//! commands out, events in; their absence is never fatal: the region's header is
+//! authoritative). A command calls [`Session::step`] in a loop and gets one [`Outcome`] per
+//! call, each within about the slice it passed, until [`Outcome::End`]. Which failures to
+//! attach are worth another attempt is said once, in `worth_retry`.
+//!
+//! The event queue is drained at the start of each step: a frame of the previous step
+//! borrows the session, so by then it is released (DESIGN: never drain while holding a
+//! frame), and once more when the producer is seen stopping.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use control_msg::{Command, CommandSender, Event, EventReceiver, Sent};
 use frame_vocab::{FrameFormat, StreamName};
-use shm_frames::{
-    Corrupt, FrameRef, OpenError, Reader, ReaderOptions, ReaderStats, WaitError, WaitStrategy,
-};
+use shm_frames::WaitStrategy;
+use shm_frames::{Corrupt, FrameRef, OpenError, Reader, ReaderOptions, ReaderStats, WaitError};
 
-use crate::error::Error;
+use crate::error::{Error, Unattached};
 
-/// Longest a wait blocks before it looks at the interrupt flag again.
+/// Longest a step blocks before it looks at the interrupt flag again.
 pub const SLICE: Duration = Duration::from_millis(100);
+
+/// Shortest time between two attempts to attach (nothing signals a name's creation, so it
+/// is polled; this is not on any frame's path).
+const POLL: Duration = Duration::from_millis(10);
 
 /// Consecutive corrupt reads after which a command gives up on the stream.
 const MAX_CONSECUTIVE_CORRUPT: u32 = 100;
@@ -40,90 +49,138 @@ pub enum Lost {
     Stopped,
     /// The producer died or hangs.
     Gone,
-    /// A new region replaced this one (a restart or a format change).
+    /// A new region replaced this one (a restart or a format change), or this one holds
+    /// garbage.
     Replaced,
 }
 
-/// What one wait gave.
+/// What a session does when its producer stops cleanly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnStop {
+    /// The stream ended: [`End::ProducerStopped`] at once (stats, record, pipe, snapshot).
+    #[default]
+    End,
+    /// Wait up to `--wait` for a producer to come back (the viewer), and end with
+    /// [`End::ProducerStopped`] if none does.
+    Wait,
+}
+
+/// What one [`Session::step`] gave: the follower's one outcome type.
 #[derive(Debug)]
-pub enum Step<'a> {
+pub enum Outcome<'a> {
     /// The newest frame, held until dropped.
     Frame(FrameRef<'a>),
     /// No frame within the slice; the producer is alive (or paused).
     Idle,
-    /// The region can no longer give frames; reopen or stop.
+    /// The region stopped giving frames; from now on the session tries to reattach.
     Lost(Lost),
-    /// The region returned a value no honest producer writes.
-    Corrupt(Corrupt),
-}
-
-/// What [`Session::follow`] hands its callback.
-#[derive(Debug)]
-pub enum Seen<'a> {
-    /// A frame.
-    Frame(FrameRef<'a>),
-    /// A wait slice passed without a frame.
-    Idle,
+    /// One attempt to reattach failed; the session goes on trying within `--wait`.
+    Waiting,
     /// The session moved to a new region of the stream (`old` format → `new`).
-    Reopened { old: FrameFormat, new: FrameFormat },
-    /// A corrupt value was read (the session reopens the stream next).
+    Reattached { old: FrameFormat, new: FrameFormat },
+    /// A corrupt value was read; the session reattaches next (as after [`Outcome::Lost`]).
     Corrupt(Corrupt),
-}
-
-/// Whether [`Session::follow`] goes on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    /// Wait for the next frame.
-    Continue,
-    /// Stop now: the command's job is done.
-    Done,
+    /// The run is over (a command stops stepping here; later steps give `End::Done`).
+    End(End),
 }
 
 /// How a command's run ended (what is not an error).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum End {
     /// The command finished its job (a limit, a closed window, a format change).
     Done,
     /// The producer stopped cleanly.
     ProducerStopped,
-    /// The producer died or hung and none came back within `--wait`.
-    ProducerLost,
+    /// The producer died or hung and none came back within `--wait` (the last reason).
+    ProducerLost(Unattached),
     /// SIGINT or SIGTERM.
     Interrupted,
 }
 
-/// A consumer's seat on a stream, with its queues.
+impl End {
+    /// The JSON name of how a run ended.
+    pub fn name(&self) -> &'static str {
+        match self {
+            End::Done => "done",
+            End::ProducerStopped => "producer-stopped",
+            End::ProducerLost(_) => "producer-lost",
+            End::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Where the follower is.
+#[derive(Debug)]
+enum Phase {
+    /// Taking frames from the current region.
+    Live,
+    /// Reattaching until `deadline`; `last` is the last attempt's failure
+    /// (so each new reason is logged once).
+    Lost {
+        lost: Lost,
+        deadline: Instant,
+        last: Option<OpenError>,
+    },
+    /// Over: the end is handed out once; later steps say `Done`.
+    Ended,
+}
+
+/// A consumer's seat on a stream, with its queues, following the producer.
 #[derive(Debug)]
 pub struct Session {
     reader: Reader,
     attach: Attach,
+    on_stop: OnStop,
+    phase: Phase,
+    corrupt_in_a_row: u32,
     commands: Option<CommandSender>,
     events: Option<EventReceiver>,
-    events_received: u64,
 }
 
 impl Session {
-    /// Attaches to the stream, waiting up to `attach.wait` for a producer (checking `stop`
-    /// every [`SLICE`]), claims a seat and says `Hello` on the command queue.
+    /// Attaches to the stream, trying for up to `attach.wait` (checking `stop` every
+    /// [`SLICE`]), claims a seat and says `Hello` on the command queue.
     pub fn open(attach: Attach, stop: &AtomicBool) -> Result<Session, Error> {
         Session::open_checking(attach, stop, || Ok(()))
     }
 
-    /// [`Session::open`], calling `check` before each attempt (every [`SLICE`] at most) and
-    /// giving up with its error (e.g. "the producer we started has exited").
+    /// [`Session::open`], calling `check` before each attempt and giving up with its error
+    /// (e.g. "the producer we started has exited").
     pub fn open_checking(
         attach: Attach,
         stop: &AtomicBool,
         mut check: impl FnMut() -> Result<(), Error>,
     ) -> Result<Session, Error> {
-        let options = ReaderOptions {
-            wait: Duration::ZERO,
-            strategy: attach.strategy,
+        let deadline = Instant::now() + attach.wait;
+        let mut last = None;
+        let reader = loop {
+            if stop.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            check()?;
+            let options = ReaderOptions {
+                wait: slice_until(deadline, SLICE),
+                strategy: attach.strategy,
+            };
+            let started = Instant::now();
+            match Reader::open(&attach.stream, options) {
+                Ok(reader) => break reader,
+                Err(error) if worth_retry(&error, deadline) => {
+                    log_failed_attempt(&attach.stream, &error, last.as_ref());
+                    last = Some(error);
+                    pause_after_attempt(started, deadline);
+                }
+                Err(error) => {
+                    return Err(Unattached {
+                        name: attach.stream.clone(),
+                        wait: attach.wait,
+                        after_loss: false,
+                        last: error,
+                    }
+                    .into());
+                }
+            }
         };
-        let reader = retry_open(&attach, stop, Opening::First, |wait| {
-            check().map_err(Retry::Fatal)?;
-            Reader::open(&attach.stream, ReaderOptions { wait, ..options }).map_err(Retry::Open)
-        })?;
         tracing::info!(
             stream = %attach.stream,
             format = %reader.format(),
@@ -136,121 +193,130 @@ impl Session {
         let mut session = Session {
             reader,
             attach,
+            on_stop: OnStop::default(),
+            phase: Phase::Live,
+            corrupt_in_a_row: 0,
             commands: None,
             events: None,
-            events_received: 0,
         };
         session.open_queues();
         Ok(session)
     }
 
-    /// Waits up to `slice` for the next frame.
-    pub fn next(&mut self, slice: Duration) -> Step<'_> {
-        let result = self.reader.wait_frame(slice);
-        drain(&mut self.events, &mut self.events_received);
-        match result {
-            Ok(frame) => Step::Frame(frame),
-            Err(WaitError::Timeout) => Step::Idle,
-            Err(WaitError::Stopped) => Step::Lost(Lost::Stopped),
-            Err(WaitError::ProducerGone) => Step::Lost(Lost::Gone),
-            Err(WaitError::Replaced) => Step::Lost(Lost::Replaced),
-            Err(WaitError::Corrupt(corrupt)) => Step::Corrupt(corrupt),
-            // The consumer takes only borrowed frames, so this never happens; were it to,
-            // waiting again is the safe answer.
-            Err(WaitError::FrameInUse) => Step::Idle,
+    /// Sets what happens when the producer stops cleanly (default: the run ends).
+    pub fn on_stop(&mut self, on_stop: OnStop) {
+        self.on_stop = on_stop;
+    }
+
+    /// One step of the follower, within about `slice`: takes a frame, or notices the
+    /// producer is lost, or makes one attempt to reattach, or ends (on `stop`, a clean stop,
+    /// or `--wait` passing without a producer). Fails only when the region keeps returning
+    /// corrupt values.
+    pub fn step(&mut self, slice: Duration, stop: &AtomicBool) -> Result<Outcome<'_>, Error> {
+        // A frame of the previous step borrowed `self`: it is released by now.
+        self.drain();
+        if stop.load(Ordering::Relaxed) && !matches!(self.phase, Phase::Ended) {
+            self.phase = Phase::Ended;
+            return Ok(Outcome::End(End::Interrupted));
+        }
+        match self.phase {
+            Phase::Live => self.take(slice),
+            Phase::Lost { .. } => Ok(self.reattach(slice)),
+            Phase::Ended => Ok(Outcome::End(End::Done)),
         }
     }
 
-    /// Moves to the stream's current region, waiting up to `--wait` for one (checking
-    /// `stop`). Returns the format of the region it left.
-    pub fn reopen(&mut self, stop: &AtomicBool) -> Result<FrameFormat, Error> {
-        let (old, old_seat) = (self.format(), self.reader.seat());
-        let reader = &mut self.reader;
-        retry_open(&self.attach, stop, Opening::Reopen, |wait| {
-            reader.reopen(wait).map_err(Retry::Open)
-        })?;
-        self.after_reopen(old, old_seat);
-        Ok(old)
+    /// Waits up to `slice` for a frame of the current region.
+    fn take(&mut self, slice: Duration) -> Result<Outcome<'_>, Error> {
+        // Disjoint borrows: a frame borrows only the reader.
+        let Session {
+            reader,
+            attach,
+            on_stop,
+            phase,
+            corrupt_in_a_row,
+            events,
+            ..
+        } = self;
+        let lost = match reader.wait_frame(slice) {
+            Ok(frame) => {
+                *corrupt_in_a_row = 0;
+                return Ok(Outcome::Frame(frame));
+            }
+            Err(WaitError::Timeout) => return Ok(Outcome::Idle),
+            // The session hands out only borrowed frames, which are gone by the next step,
+            // so its reader never has a frame in use; were it to, waiting again is safe.
+            Err(WaitError::FrameInUse) => return Ok(Outcome::Idle),
+            Err(WaitError::Stopped) => Lost::Stopped,
+            Err(WaitError::ProducerGone) => Lost::Gone,
+            Err(WaitError::Replaced) => Lost::Replaced,
+            Err(WaitError::Corrupt(corrupt)) => {
+                tracing::warn!(stream = %attach.stream, %corrupt, "corrupt region; reattaching");
+                *corrupt_in_a_row += 1;
+                if *corrupt_in_a_row >= MAX_CONSECUTIVE_CORRUPT {
+                    return Err(Error::Corrupt {
+                        name: attach.stream.clone(),
+                        source: corrupt,
+                    });
+                }
+                // Garbage in `latest` or a slot: a fresh seat and seq may get past it.
+                *phase = lost_phase(Lost::Replaced, attach.wait);
+                return Ok(Outcome::Corrupt(corrupt));
+            }
+        };
+        if lost == Lost::Stopped {
+            // The producer's last messages (Stopping) came before its state changed.
+            drain(events);
+            if *on_stop == OnStop::End {
+                tracing::info!(stream = %attach.stream, "the producer stopped");
+                *phase = Phase::Ended;
+                return Ok(Outcome::End(End::ProducerStopped));
+            }
+        }
+        tracing::info!(stream = %attach.stream, ?lost, "waiting for the producer");
+        *phase = lost_phase(lost, attach.wait);
+        Ok(Outcome::Lost(lost))
     }
 
-    /// One attempt to move to the stream's current region, waiting up to `wait`: `Ok(None)`
-    /// while there is none yet (for callers that keep a window alive meanwhile), otherwise
-    /// the format of the region it left.
-    pub fn try_reopen(&mut self, wait: Duration) -> Result<Option<FrameFormat>, Error> {
+    /// One attempt to move to the stream's current region.
+    fn reattach(&mut self, slice: Duration) -> Outcome<'_> {
+        let Phase::Lost { deadline, .. } = self.phase else {
+            return Outcome::Waiting;
+        };
         let (old, old_seat) = (self.format(), self.reader.seat());
-        match self.reader.reopen(wait) {
+        let started = Instant::now();
+        let error = match self.reader.reopen(slice_until(deadline, slice)) {
             Ok(()) => {
-                self.after_reopen(old, old_seat);
-                Ok(Some(old))
+                // `corrupt_in_a_row` goes on: only a frame shows the garbage is gone.
+                self.phase = Phase::Live;
+                self.after_reattach(old, old_seat);
+                return Outcome::Reattached {
+                    old,
+                    new: self.format(),
+                };
             }
-            Err(e) if e.is_transient() => Ok(None),
-            Err(e) => Err(attach_error(&self.attach, Opening::Reopen, e)),
+            Err(error) => error,
+        };
+        if worth_retry(&error, deadline) {
+            if let Phase::Lost { last, .. } = &mut self.phase {
+                log_failed_attempt(&self.attach.stream, &error, last.as_ref());
+                *last = Some(error);
+            }
+            pause_after_attempt(started, deadline.min(started + slice));
+            return Outcome::Waiting;
         }
-    }
-
-    /// Follows the stream frame by frame, calling `on` for each frame and idle slice, and
-    /// after each move to a new region. Reopens after a restart, a format change or a
-    /// corrupt value; ends when `on` says so, the producer stops, it is lost for longer
-    /// than `--wait`, or `stop` is set.
-    pub fn follow(
-        &mut self,
-        stop: &AtomicBool,
-        mut on: impl FnMut(Seen<'_>) -> Result<Flow, Error>,
-    ) -> Result<End, Error> {
-        let name = self.attach.stream.clone();
-        let mut corrupt_in_a_row = 0u32;
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(End::Interrupted);
-            }
-            let lost = match self.next(SLICE) {
-                Step::Frame(frame) => {
-                    corrupt_in_a_row = 0;
-                    if on(Seen::Frame(frame))? == Flow::Done {
-                        return Ok(End::Done);
-                    }
-                    continue;
-                }
-                Step::Idle => {
-                    if on(Seen::Idle)? == Flow::Done {
-                        return Ok(End::Done);
-                    }
-                    continue;
-                }
-                Step::Corrupt(corrupt) => {
-                    tracing::warn!(stream = %name, %corrupt, "corrupt region");
-                    corrupt_in_a_row += 1;
-                    if corrupt_in_a_row >= MAX_CONSECUTIVE_CORRUPT {
-                        return Err(Error::Corrupt {
-                            name: name.clone(),
-                            source: corrupt,
-                        });
-                    }
-                    if on(Seen::Corrupt(corrupt))? == Flow::Done {
-                        return Ok(End::Done);
-                    }
-                    // Garbage in `latest` or a slot: a fresh seat and seq may get past it.
-                    Lost::Replaced
-                }
-                Step::Lost(lost) => lost,
-            };
-            if lost == Lost::Stopped {
-                tracing::info!(stream = %self.attach.stream, "the producer stopped");
-                return Ok(End::ProducerStopped);
-            }
-            tracing::info!(stream = %self.attach.stream, ?lost, "following the producer");
-            match self.reopen(stop) {
-                Ok(old) => {
-                    let new = self.format();
-                    if on(Seen::Reopened { old, new })? == Flow::Done {
-                        return Ok(End::Done);
-                    }
-                }
-                Err(Error::Interrupted) => return Ok(End::Interrupted),
-                Err(e) if e.is_no_producer() => return Ok(End::ProducerLost),
-                Err(e) => return Err(e),
-            }
+        let Phase::Lost { lost, .. } = std::mem::replace(&mut self.phase, Phase::Ended) else {
+            return Outcome::End(End::Done);
+        };
+        if lost == Lost::Stopped {
+            return Outcome::End(End::ProducerStopped);
         }
+        Outcome::End(End::ProducerLost(Unattached {
+            name: self.attach.stream.clone(),
+            wait: self.attach.wait,
+            after_loss: true,
+            last: error,
+        }))
     }
 
     /// Sends a command to the producer without blocking; `false` if there is no command
@@ -277,11 +343,6 @@ impl Session {
         self.reader.format()
     }
 
-    /// The reader (seat, epoch, counters).
-    pub fn reader(&self) -> &Reader {
-        &self.reader
-    }
-
     /// The reader's counters (frames, skipped, reopens) since the session opened.
     pub fn stats(&self) -> ReaderStats {
         self.reader.stats()
@@ -292,19 +353,9 @@ impl Session {
         &self.attach
     }
 
-    /// Valid messages received on the seat's event queue.
-    pub fn events_received(&self) -> u64 {
-        self.events_received
-    }
-
-    /// Whether the producer's command queue is open.
-    pub fn has_commands(&self) -> bool {
-        self.commands.is_some()
-    }
-
     /// After a move: `Bye` for the old seat on the old queue (a courtesy: that producer is
     /// usually gone), then the new region's queues and `Hello`.
-    fn after_reopen(&mut self, old: FrameFormat, old_seat: u32) {
+    fn after_reattach(&mut self, old: FrameFormat, old_seat: u32) {
         if let Some(commands) = self.commands.as_mut() {
             let _ = commands.send(&Command::Bye { seat: old_seat });
         }
@@ -334,6 +385,10 @@ impl Session {
         };
         self.send(&hello);
     }
+
+    fn drain(&mut self) {
+        drain(&mut self.events);
+    }
 }
 
 impl Drop for Session {
@@ -345,21 +400,84 @@ impl Drop for Session {
     }
 }
 
+/// The retry policy, in one place: whether another attempt to attach is worth making
+/// after `error`, given the `--wait` deadline.
+///
+/// Within `--wait` every failure to attach is: no object under the name yet; one still
+/// being made (no magic yet) or being replaced (Stopping, Replaced); a producer that is
+/// gone or hangs; an object that is not, or no longer, a valid region (garbage where the
+/// magic should be, another layout version or architecture, a truncated object, sizes that
+/// disagree, a corrupt layout field), which its next producer retires; all seats taken (a
+/// consumer may leave, a dead one's seat is reclaimed); permission denied (another user's
+/// object, which may go); a failing system call. Only the deadline ends the wait, and then
+/// the last failure is the reason the command reports. The match names every kind so that
+/// a new one is decided here, not by accident.
+fn worth_retry(error: &OpenError, deadline: Instant) -> bool {
+    let retry = match error {
+        OpenError::NoProducer { .. }
+        | OpenError::NotReady { .. }
+        | OpenError::ProducerGone { .. }
+        | OpenError::BadMagic { .. }
+        | OpenError::VersionMismatch { .. }
+        | OpenError::ForeignLayout { .. }
+        | OpenError::HeaderSize { .. }
+        | OpenError::Truncated { .. }
+        | OpenError::SizeMismatch { .. }
+        | OpenError::BadLayout { .. }
+        | OpenError::Format(_)
+        | OpenError::AllSeatsTaken { .. }
+        | OpenError::PermissionDenied { .. }
+        // Another user's object under our name: its owner may yet remove it.
+        | OpenError::Refused(_)
+        | OpenError::Sys { .. } => true,
+    };
+    retry && Instant::now() < deadline
+}
+
+/// The phase after losing the region for `lost`: reattaching for up to `wait`.
+fn lost_phase(lost: Lost, wait: Duration) -> Phase {
+    Phase::Lost {
+        lost,
+        deadline: Instant::now() + wait,
+        last: None,
+    }
+}
+
+/// What is left of `deadline`, at most `slice`.
+fn slice_until(deadline: Instant, slice: Duration) -> Duration {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .min(slice)
+}
+
+/// After a failed attempt that began at `started`: waits out the rest of [`POLL`] (not past
+/// `until`), so an attempt that fails at once is not repeated in a busy loop.
+fn pause_after_attempt(started: Instant, until: Instant) {
+    let next = (started + POLL).min(until);
+    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+}
+
+/// Logs a failed attempt: at info when its reason differs from the previous attempt's
+/// (so a log shows each reason once), else at debug.
+fn log_failed_attempt(stream: &StreamName, error: &OpenError, previous: Option<&OpenError>) {
+    let reason = error.to_string();
+    if previous.is_some_and(|previous| previous.to_string() == reason) {
+        tracing::debug!(%stream, %reason, "cannot attach yet; trying again");
+    } else {
+        tracing::info!(%stream, %reason, "cannot attach yet; trying again within --wait");
+    }
+}
+
 /// Receives every queued event without blocking. The header is authoritative: events are
 /// logged, never acted upon.
-fn drain(events: &mut Option<EventReceiver>, received: &mut u64) {
+fn drain(events: &mut Option<EventReceiver>) {
     let Some(queue) = events.as_mut() else {
         return;
     };
     loop {
         match queue.try_recv() {
-            Ok(Some(event)) => {
-                *received += 1;
-                match event {
-                    Event::FrameMeta { seq, .. } => tracing::trace!(seq, "frame meta"),
-                    other => tracing::debug!(event = ?other, "event"),
-                }
-            }
+            Ok(Some(Event::FrameMeta { seq, .. })) => tracing::trace!(seq, "frame meta"),
+            Ok(Some(other)) => tracing::debug!(event = ?other, "event"),
             Ok(None) => return,
             Err(error) => {
                 tracing::warn!(%error, "event queue failed; going on without it");
@@ -367,59 +485,5 @@ fn drain(events: &mut Option<EventReceiver>, received: &mut u64) {
                 return;
             }
         }
-    }
-}
-
-/// Whether an open is the first one (no producer yet) or a reopen (the producer went).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Opening {
-    First,
-    Reopen,
-}
-
-/// Why one attempt to open failed.
-enum Retry {
-    Open(OpenError),
-    Fatal(Error),
-}
-
-/// Calls `open(wait)` in slices of at most [`SLICE`] until it succeeds, fails for good,
-/// `attach.wait` passes or `stop` is set.
-fn retry_open<T>(
-    attach: &Attach,
-    stop: &AtomicBool,
-    opening: Opening,
-    mut open: impl FnMut(Duration) -> Result<T, Retry>,
-) -> Result<T, Error> {
-    let start = Instant::now();
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted);
-        }
-        let left = attach.wait.saturating_sub(start.elapsed());
-        match open(left.min(SLICE)) {
-            Ok(opened) => return Ok(opened),
-            Err(Retry::Open(e)) if e.is_transient() && !left.is_zero() => {}
-            Err(Retry::Open(e)) => return Err(attach_error(attach, opening, e)),
-            Err(Retry::Fatal(e)) => return Err(e),
-        }
-    }
-}
-
-/// Names an open error the way a user reads it: no live producer by the deadline is "no
-/// producer" at first and "lost" after one went.
-fn attach_error(attach: &Attach, opening: Opening, error: OpenError) -> Error {
-    let (name, wait) = (attach.stream.clone(), attach.wait);
-    match error {
-        OpenError::NoProducer { .. }
-        | OpenError::NotReady { .. }
-        | OpenError::ProducerGone { .. } => match opening {
-            Opening::First => Error::NoProducer { name, wait },
-            Opening::Reopen => Error::ProducerLost { name, wait },
-        },
-        source => Error::Attach {
-            name: attach.stream.clone(),
-            source,
-        },
     }
 }

@@ -12,7 +12,7 @@ use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
 use crate::error::Error;
 use crate::output::OutputFile;
-use crate::session::{End, Flow, Seen, Session};
+use crate::session::{End, Outcome, SLICE, Session};
 
 /// Converts frames to RGB and encodes them as PNG, reusing its buffers.
 #[derive(Debug, Default)]
@@ -81,29 +81,25 @@ pub fn run(session: &mut Session, out: OutputFile, stop: &AtomicBool) -> Result<
     let mut format = session.format();
     let mut png = PngWriter::new();
     let mut out = Some(out);
-    let mut taken = None;
-    let end = session.follow(stop, |seen| match seen {
-        Seen::Frame(frame) => {
-            if let Some(out) = out.take() {
-                png.write(out, format, &frame)?;
+    loop {
+        match session.step(SLICE, stop)? {
+            Outcome::Frame(frame) => {
+                if let Some(out) = out.take() {
+                    png.write(out, format, &frame)?;
+                }
+                return Ok(frame.info().seq);
             }
-            taken = Some(frame.info().seq);
-            Ok(Flow::Done)
+            Outcome::Reattached { new, .. } => format = new,
+            Outcome::Idle if start.elapsed() >= wait => {
+                return Err(Error::Timeout { name, wait });
+            }
+            Outcome::Idle | Outcome::Lost(_) | Outcome::Waiting | Outcome::Corrupt(_) => {}
+            Outcome::End(End::ProducerLost(unattached)) => return Err(unattached.into()),
+            Outcome::End(End::Interrupted) => return Err(Error::Interrupted),
+            // `Done` comes only after another end, which returned already.
+            Outcome::End(End::ProducerStopped | End::Done) => {
+                return Err(Error::ProducerStopped { name });
+            }
         }
-        Seen::Reopened { new, .. } => {
-            format = new;
-            Ok(Flow::Continue)
-        }
-        Seen::Idle if start.elapsed() >= wait => Err(Error::Timeout {
-            name: name.clone(),
-            wait,
-        }),
-        Seen::Idle | Seen::Corrupt(_) => Ok(Flow::Continue),
-    });
-    match (end?, taken) {
-        (_, Some(seq)) => Ok(seq),
-        (End::Interrupted, None) => Err(Error::Interrupted),
-        (End::ProducerStopped, None) => Err(Error::ProducerStopped { name }),
-        (_, None) => Err(Error::ProducerLost { name, wait }),
     }
 }

@@ -12,7 +12,7 @@ use shm_frames::FrameRef;
 
 use crate::error::Error;
 use crate::latency::{Latency, Percentiles};
-use crate::session::{End, Flow, Seen, Session};
+use crate::session::{End, Outcome, SLICE, Session};
 
 /// How often a progress line is due.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -100,18 +100,13 @@ impl Meter {
         self.corrupt += 1;
     }
 
-    /// Frames counted so far.
-    pub fn frames(&self) -> u64 {
-        self.frames
-    }
-
     /// Time since the meter started.
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
 
     /// The summary so far.
-    pub fn summary(&self, stream: &str, end: End) -> Summary {
+    pub fn summary(&self, stream: &str, end: &End) -> Summary {
         let seconds = self.elapsed().as_secs_f64();
         Summary {
             frames: self.frames,
@@ -130,7 +125,7 @@ impl Meter {
             stream: stream.to_owned(),
             format: self.format.to_string(),
             verified: self.verify,
-            end: end_name(end),
+            end: end.name(),
         }
     }
 }
@@ -272,12 +267,13 @@ pub fn run(
 ) -> Result<(End, Summary), Error> {
     let mut meter = Meter::new(session.format(), options.verify);
     let mut last_report = (Duration::ZERO, 0u64);
-    let end = session.follow(stop, |seen| {
-        match seen {
-            Seen::Frame(frame) => meter.frame(&frame),
-            Seen::Idle => {}
-            Seen::Reopened { new, .. } => meter.reopened(new),
-            Seen::Corrupt(_) => meter.corrupt(),
+    let end = loop {
+        match session.step(SLICE, stop)? {
+            Outcome::Frame(frame) => meter.frame(&frame),
+            Outcome::Reattached { new, .. } => meter.reopened(new),
+            Outcome::Corrupt(_) => meter.corrupt(),
+            Outcome::Idle | Outcome::Lost(_) | Outcome::Waiting => {}
+            Outcome::End(end) => break end,
         }
         let elapsed = meter.elapsed();
         if elapsed >= last_report.0 + PROGRESS_EVERY {
@@ -299,20 +295,12 @@ pub fn run(
             Limit::Duration(limit) => elapsed >= limit,
             Limit::Frames(limit) => meter.frames >= limit,
         };
-        Ok(if done { Flow::Done } else { Flow::Continue })
-    })?;
-    let summary = meter.summary(session.attach().stream.as_str(), end);
+        if done {
+            break End::Done;
+        }
+    };
+    let summary = meter.summary(session.attach().stream.as_str(), &end);
     Ok((end, summary))
-}
-
-/// The JSON name of how a run ended.
-pub fn end_name(end: End) -> &'static str {
-    match end {
-        End::Done => "done",
-        End::ProducerStopped => "producer-stopped",
-        End::ProducerLost => "producer-lost",
-        End::Interrupted => "interrupted",
-    }
 }
 
 fn round(value: f64, decimals: i32) -> f64 {
@@ -326,7 +314,7 @@ mod tests {
     use frame_vocab::PixelFormat;
 
     fn summary(meter: &Meter) -> serde_json::Value {
-        serde_json::from_str(&meter.summary("cam0", End::Done).to_json()).unwrap()
+        serde_json::from_str(&meter.summary("cam0", &End::Done).to_json()).unwrap()
     }
 
     #[test]
@@ -338,7 +326,7 @@ mod tests {
         meter.frames = 1;
         meter.corrupt();
         meter.reopened(format);
-        let json = meter.summary("cam0", End::Done).to_json();
+        let json = meter.summary("cam0", &End::Done).to_json();
         let keys = [
             "frames",
             "seconds",
@@ -376,7 +364,7 @@ mod tests {
     fn empty_histograms_are_null_and_one_line() {
         let format = FrameFormat::new(64, 48, PixelFormat::I420).unwrap();
         let meter = Meter::new(format, false);
-        let json = meter.summary("x", End::ProducerStopped).to_json();
+        let json = meter.summary("x", &End::ProducerStopped).to_json();
         assert!(!json.contains('\n'));
         let value = summary(&meter);
         assert_eq!(value["frames"], 0);
@@ -389,7 +377,7 @@ mod tests {
     fn human_summary_names_the_counts() {
         let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
         let text = Meter::new(format, false)
-            .summary("cam0", End::Done)
+            .summary("cam0", &End::Done)
             .to_string();
         assert!(
             text.contains("stream cam0 (64x48 bgra): 0 frames"),

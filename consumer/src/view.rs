@@ -24,14 +24,11 @@ use minifb::{InputCallback, Key, Scale, ScaleMode, Window, WindowOptions};
 
 use crate::error::Error;
 use crate::latency::Latency;
-use crate::session::{End, Lost, Session, Step};
+use crate::session::{End, OnStop, Outcome, Session};
 use crate::snapshot::PngWriter;
 
-/// How long one wait for a frame may keep the window from handling events.
+/// How long one step of the follower may keep the window from handling events.
 const FRAME_SLICE: Duration = Duration::from_millis(15);
-
-/// How long one attempt to reattach may keep the window from handling events.
-const REOPEN_SLICE: Duration = Duration::from_millis(50);
 
 /// How often the title (fps, latency) is refreshed.
 const TITLE_EVERY: Duration = Duration::from_millis(500);
@@ -64,7 +61,7 @@ impl Default for ViewOptions {
 }
 
 /// What a viewing session did.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct Viewed {
     /// How it ended.
     pub end: End,
@@ -202,7 +199,7 @@ impl InputCallback for KeyLog {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Phase {
     Live,
-    Waiting { since: Instant, lost: Lost },
+    Waiting { since: Instant },
 }
 
 /// Counters of the title's current interval.
@@ -237,6 +234,8 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<Viewed, Error> {
     check_display()?;
+    // A viewer is a monitor: a producer that stops may come back within --wait.
+    session.on_stop(OnStop::Wait);
     let name = session.attach().stream.clone();
     let wait = session.attach().wait;
     let mut format = session.format();
@@ -324,14 +323,13 @@ pub fn run(
             break End::Done;
         }
 
-        match phase {
-            Phase::Live if paused => {
-                update(&mut window, &screen)?;
-                // Nothing to wait for while paused but the user: poll the keys at ~100 Hz.
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Phase::Live => match session.next(FRAME_SLICE) {
-                Step::Frame(frame) => {
+        if paused && phase == Phase::Live {
+            update(&mut window, &screen)?;
+            // Nothing to wait for while paused but the user: poll the keys at ~100 Hz.
+            std::thread::sleep(Duration::from_millis(10));
+        } else {
+            match session.step(FRAME_SLICE, stop)? {
+                Outcome::Frame(frame) => {
                     let info = frame.info();
                     screen.show(format, &frame)?;
                     drop(frame);
@@ -339,39 +337,24 @@ pub fn run(
                     interval.frames += 1;
                     shown += 1;
                     last_seq = info.seq;
-                    update(&mut window, &screen)?;
                 }
-                Step::Idle => update(&mut window, &screen)?,
-                Step::Lost(lost) => {
-                    tracing::info!(stream = %name, ?lost, "waiting for producer");
+                Outcome::Idle | Outcome::Waiting => {}
+                Outcome::Lost(_) | Outcome::Corrupt(_) => {
+                    // The follower reattaches from here on, within --wait.
                     phase = Phase::Waiting {
                         since: Instant::now(),
-                        lost,
                     };
                     screen.dim();
                     title_due = Instant::now();
                 }
-                Step::Corrupt(corrupt) => {
-                    tracing::warn!(stream = %name, %corrupt, "corrupt region; reattaching");
-                    phase = Phase::Waiting {
-                        since: Instant::now(),
-                        lost: Lost::Replaced,
-                    };
-                }
-            },
-            Phase::Waiting { since, lost } => {
-                if session.try_reopen(REOPEN_SLICE)?.is_some() {
+                Outcome::Reattached { new, .. } => {
                     phase = Phase::Live;
-                    format = session.format();
+                    format = new;
                     title_due = Instant::now();
-                } else if since.elapsed() >= wait {
-                    break match lost {
-                        Lost::Stopped => End::ProducerStopped,
-                        Lost::Gone | Lost::Replaced => End::ProducerLost,
-                    };
                 }
-                update(&mut window, &screen)?;
+                Outcome::End(end) => break end,
             }
+            update(&mut window, &screen)?;
         }
 
         if Instant::now() >= title_due {
@@ -557,7 +540,6 @@ mod tests {
         );
         title.phase = Phase::Waiting {
             since: Instant::now(),
-            lost: Lost::Gone,
         };
         assert!(
             title

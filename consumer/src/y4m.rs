@@ -1,11 +1,15 @@
-//! A YUV4MPEG2 (Y4M) writer: the header, then `FRAME` + the planes of each frame, as
-//! ffmpeg's `yuv4mpegpipe` muxer writes them (4:2:0 as `C420jpeg`, luma only as `Cmono`).
+//! Y4M recording: the frame rate and chroma layout a recording is written with, and a thin
+//! [`Y4mWriter`] over the `y4m` crate's encoder (4:2:0 as `C420jpeg` with ffmpeg's
+//! `XYSCSS=420JPEG` tag, luma only as `Cmono`).
+//!
+//! One thing the crate cannot write is the interlacing field (`Ip`, which ffmpeg's muxer
+//! writes): without it ffprobe reports the field order as unknown instead of progressive.
+//! Nothing framepipe reads depends on it.
 
 use std::fmt;
 use std::io::{self, Write};
 
 use frame_vocab::{FrameFormat, PixelFormat};
-
 /// A frame rate as the fraction Y4M's `F` field carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
@@ -89,30 +93,32 @@ impl Chroma {
             Chroma::Mono => PixelFormat::Gray8,
         }
     }
-
-    fn header_tag(self) -> &'static str {
-        match self {
-            Chroma::C420jpeg => "C420jpeg XYSCSS=420JPEG",
-            Chroma::Mono => "Cmono",
-        }
-    }
 }
 
-/// Writes a Y4M stream of one format to `out`.
-#[derive(Debug)]
+/// Writes a Y4M stream of one format to `out` through the `y4m` crate.
 pub struct Y4mWriter<W: Write> {
-    out: W,
+    encoder: y4m::Encoder<W>,
     format: FrameFormat,
     rate: Rate,
     frames: u64,
 }
 
+impl<W: Write> fmt::Debug for Y4mWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Y4mWriter")
+            .field("format", &self.format)
+            .field("rate", &self.rate)
+            .field("frames", &self.frames)
+            .finish()
+    }
+}
+
 impl<W: Write> Y4mWriter<W> {
     /// Writes the header for frames of `format` (which must be `i420` or `gray8`) at `rate`.
-    pub fn new(mut out: W, format: FrameFormat, rate: Rate) -> io::Result<Y4mWriter<W>> {
-        let chroma = match format.pixel() {
-            PixelFormat::I420 => Chroma::C420jpeg,
-            PixelFormat::Gray8 => Chroma::Mono,
+    pub fn new(out: W, format: FrameFormat, rate: Rate) -> io::Result<Y4mWriter<W>> {
+        let (colorspace, jpeg_siting) = match format.pixel() {
+            PixelFormat::I420 => (y4m::Colorspace::C420jpeg, true),
+            PixelFormat::Gray8 => (y4m::Colorspace::Cmono, false),
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -120,22 +126,24 @@ impl<W: Write> Y4mWriter<W> {
                 ));
             }
         };
-        writeln!(
-            out,
-            "YUV4MPEG2 W{} H{} F{rate} Ip A1:1 {}",
-            format.width(),
-            format.height(),
-            chroma.header_tag()
-        )?;
+        let ratio = y4m::Ratio::new(rate.num as usize, rate.den as usize);
+        let mut builder = y4m::encode(format.width() as usize, format.height() as usize, ratio)
+            .with_colorspace(colorspace);
+        if jpeg_siting {
+            let siting =
+                y4m::VendorExtensionString::new(b"YSCSS=420JPEG".to_vec()).map_err(into_io)?;
+            builder = builder.append_vendor_extension(siting);
+        }
+        let encoder = builder.write_header(out).map_err(into_io)?;
         Ok(Y4mWriter {
-            out,
+            encoder,
             format,
             rate,
             frames: 0,
         })
     }
 
-    /// Writes one frame: exactly one frame of the header's format.
+    /// Writes one frame: exactly one frame of the header's format, planes back to back.
     pub fn write_frame(&mut self, planes: &[u8]) -> io::Result<()> {
         if planes.len() != self.format.frame_bytes() {
             return Err(io::Error::new(
@@ -148,8 +156,12 @@ impl<W: Write> Y4mWriter<W> {
                 ),
             ));
         }
-        self.out.write_all(b"FRAME\n")?;
-        self.out.write_all(planes)?;
+        let luma = self.format.width() as usize * self.format.height() as usize;
+        let (y, chroma) = planes.split_at(luma);
+        let (u, v) = chroma.split_at(chroma.len() / 2);
+        self.encoder
+            .write_frame(&y4m::Frame::new([y, u, v], None))
+            .map_err(into_io)?;
         self.frames += 1;
         Ok(())
     }
@@ -158,21 +170,14 @@ impl<W: Write> Y4mWriter<W> {
     pub fn frames(&self) -> u64 {
         self.frames
     }
+}
 
-    /// The format of the frames.
-    pub fn format(&self) -> FrameFormat {
-        self.format
-    }
-
-    /// The frame rate in the header.
-    pub fn rate(&self) -> Rate {
-        self.rate
-    }
-
-    /// Flushes and hands back the output.
-    pub fn finish(mut self) -> io::Result<W> {
-        self.out.flush()?;
-        Ok(self.out)
+/// The crate's error as the `io::Error` it usually wraps (so a closed pipe stays
+/// `BrokenPipe`).
+fn into_io(error: y4m::Error) -> io::Error {
+    match error {
+        y4m::Error::IoError(error) => error,
+        other => io::Error::new(io::ErrorKind::InvalidInput, other.to_string()),
     }
 }
 
@@ -187,12 +192,12 @@ mod tests {
     }
 
     #[test]
-    fn writes_what_ffmpeg_writes() {
+    fn writes_the_header_ffmpeg_reads() {
         let format = FrameFormat::new(4, 2, PixelFormat::I420).unwrap();
-        let mut writer = Y4mWriter::new(Vec::new(), format, Rate::DEFAULT).unwrap();
+        let mut bytes = Vec::new();
+        let mut writer = Y4mWriter::new(&mut bytes, format, Rate::DEFAULT).unwrap();
         writer.write_frame(&[7; 12]).unwrap();
-        let bytes = writer.finish().unwrap();
-        let header = b"YUV4MPEG2 W4 H2 F25:1 Ip A1:1 C420jpeg XYSCSS=420JPEG\n";
+        let header = b"YUV4MPEG2 W4 H2 F25:1 XYSCSS=420JPEG C420jpeg\n";
         assert_eq!(&bytes[..header.len()], header);
         assert_eq!(&bytes[header.len()..header.len() + 6], b"FRAME\n");
         assert_eq!(&bytes[header.len() + 6..], &[7; 12]);
@@ -207,12 +212,12 @@ mod tests {
             let format = FrameFormat::new(64, 48, pixel).unwrap();
             let frames: Vec<_> = (0..3).map(|seed| frame(format, seed)).collect();
             let rate = Rate::from_fps(30000.0 / 1001.0).unwrap();
-            let mut writer = Y4mWriter::new(Vec::new(), format, rate).unwrap();
+            let mut bytes = Vec::new();
+            let mut writer = Y4mWriter::new(&mut bytes, format, rate).unwrap();
             for f in &frames {
                 writer.write_frame(f).unwrap();
             }
             assert_eq!(writer.frames(), 3);
-            let bytes = writer.finish().unwrap();
 
             let mut decoder = y4m::Decoder::new(&bytes[..]).unwrap();
             assert_eq!((decoder.get_width(), decoder.get_height()), (64, 48));

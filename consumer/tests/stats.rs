@@ -3,10 +3,15 @@
 
 mod common;
 
-use common::{Event, Proc, Script, TestProducer, TestStream, consumer};
-use frame_vocab::PatternKind;
+use common::{Producer, Script, TestStream, consumer, expect, spawn_consumer};
 use frame_vocab::{FrameFormat, PixelFormat};
 use nix::sys::signal::Signal;
+
+/// Not a test: where the scripted producer's child process starts (see `common`).
+#[test]
+fn __role_entry() {
+    common::role_entry();
+}
 
 const KEYS: [&str; 9] = [
     "frames",
@@ -53,10 +58,7 @@ fn bgra(w: u32, h: u32) -> FrameFormat {
 #[test]
 fn verify_json_against_an_unpaced_producer() {
     let stream = TestStream::new("c");
-    let _producer = TestProducer::start(
-        &stream,
-        Script::pattern(bgra(640, 480), PatternKind::Moving, 0.0),
-    );
+    let _producer = Producer::start(&stream, &Script::pattern(bgra(640, 480), "moving", 0.0));
     let out = consumer(&[
         "stats",
         "--stream",
@@ -83,10 +85,7 @@ fn verify_json_against_an_unpaced_producer() {
 fn verify_catches_frames_that_are_not_the_pattern() {
     // Static bars carry no seq stamp: every frame fails verification, so --verify can fail.
     let stream = TestStream::new("c");
-    let _producer = TestProducer::start(
-        &stream,
-        Script::pattern(bgra(320, 240), PatternKind::Bars, 200.0),
-    );
+    let _producer = Producer::start(&stream, &Script::pattern(bgra(320, 240), "bars", 200.0));
     let out = consumer(&[
         "stats",
         "--stream",
@@ -104,10 +103,10 @@ fn verify_catches_frames_that_are_not_the_pattern() {
 #[test]
 fn three_consumers_at_once_all_verify() {
     let stream = TestStream::new("c");
-    let mut script = Script::pattern(bgra(640, 360), PatternKind::Moving, 0.0);
-    script.seats = 3;
-    script.wait_for_hellos = 3;
-    let producer = TestProducer::start(&stream, script);
+    let script = Script::pattern(bgra(640, 360), "moving", 0.0)
+        .with(&["--seats", "3"])
+        .gated();
+    let mut producer = Producer::start(&stream, &script);
     let args = [
         "stats",
         "--stream",
@@ -117,10 +116,11 @@ fn three_consumers_at_once_all_verify() {
         "--verify",
         "--json",
     ];
-    let consumers: Vec<_> = (0..3).map(|_| Proc::consumer(&args)).collect();
+    let consumers: Vec<_> = (0..3).map(|_| spawn_consumer(&args)).collect();
     for _ in 0..3 {
-        producer.expect(|e| matches!(e, Event::Hello(_)));
+        producer.expect("consumer pid");
     }
+    producer.go();
     for c in consumers {
         let out = c.finish();
         out.assert_code(0);
@@ -134,14 +134,15 @@ fn three_consumers_at_once_all_verify() {
 #[test]
 fn summary_when_the_producer_stops() {
     let stream = TestStream::new("c");
-    let mut script = Script::pattern(bgra(160, 120), PatternKind::Moving, 500.0);
-    script.wait_for_hellos = 1;
-    script.phases[0].count = Some(50);
-    let producer = TestProducer::start(&stream, script);
-    let c = Proc::consumer(&["stats", "--stream", stream.as_str(), "--verify", "--json"]);
-    producer.expect(|e| *e == Event::Done);
-    let published = producer.stop();
-    assert_eq!(published, 50);
+    let script = Script::pattern(bgra(160, 120), "moving", 500.0)
+        .with(&["--frames", "50"])
+        .gated();
+    let mut producer = Producer::start(&stream, &script);
+    let c = spawn_consumer(&["stats", "--stream", stream.as_str(), "--verify", "--json"]);
+    producer.expect("consumer pid");
+    producer.go();
+    // The frame limit ends the stream: the producer stops on its own.
+    producer.expect("stopped (FrameLimit): 50 frames");
     let out = c.finish();
     out.assert_code(0);
     let value = json(&out.stdout_text());
@@ -155,13 +156,10 @@ fn summary_when_the_producer_stops() {
 #[test]
 fn sigint_prints_the_summary_and_exits_130() {
     let stream = TestStream::new("c");
-    let _producer = TestProducer::start(
-        &stream,
-        Script::pattern(bgra(160, 120), PatternKind::Moving, 200.0),
-    );
-    let c = Proc::consumer(&["stats", "--stream", stream.as_str()]);
+    let _producer = Producer::start(&stream, &Script::pattern(bgra(160, 120), "moving", 200.0));
+    let c = spawn_consumer(&["stats", "--stream", stream.as_str()]);
     // A progress line means it is measuring.
-    c.expect_stderr(" fps ");
+    expect(&c, " fps ");
     c.signal(Signal::SIGINT);
     let out = c.finish();
     out.assert_code(130);
@@ -173,17 +171,16 @@ fn sigint_prints_the_summary_and_exits_130() {
 #[test]
 fn follows_a_format_change() {
     let stream = TestStream::new("c");
-    let mut script = Script::pattern(bgra(160, 120), PatternKind::Moving, 300.0);
-    script.wait_for_hellos = 1;
-    script.phases[0].count = Some(30);
-    let mut second = script.phases[0].clone();
-    second.format = FrameFormat::new(320, 240, PixelFormat::I420).unwrap();
-    second.count = Some(30);
-    script.phases.push(second);
-    let producer = TestProducer::start(&stream, script);
-    let c = Proc::consumer(&["stats", "--stream", stream.as_str(), "--verify", "--json"]);
-    producer.expect(|e| *e == Event::Done);
-    producer.stop();
+    let producer = Producer::start(&stream, &Script::pattern(bgra(160, 120), "moving", 300.0));
+    let c = spawn_consumer(&["stats", "--stream", stream.as_str(), "--verify", "--json"]);
+    expect(&c, " fps ");
+    // SetFormat through the real producer: its source switches, the region is replaced.
+    let i420 = FrameFormat::new(320, 240, PixelFormat::I420).unwrap();
+    producer.command(&stream, &control_msg::Command::SetFormat(i420));
+    producer.expect("source format 320x240 i420");
+    expect(&c, "reattached");
+    expect(&c, " fps ");
+    producer.shutdown(&stream);
     let out = c.finish();
     out.assert_code(0);
     let value = json(&out.stdout_text());
@@ -195,10 +192,7 @@ fn follows_a_format_change() {
 #[test]
 fn every_wait_strategy_verifies() {
     let stream = TestStream::new("c");
-    let _producer = TestProducer::start(
-        &stream,
-        Script::pattern(bgra(320, 240), PatternKind::Moving, 500.0),
-    );
+    let _producer = Producer::start(&stream, &Script::pattern(bgra(320, 240), "moving", 500.0));
     for strategy in ["block", "spin", "spin-then-block"] {
         let out = consumer(&[
             "stats",

@@ -5,19 +5,25 @@
 
 mod common;
 
-use common::{Event, Proc, Script, TempDir, TestProducer, TestStream, Xvfb, Xwd};
-use frame_vocab::PatternKind;
+use common::{ChildProc, Producer, Script, TempDir, TestStream, Xvfb, Xwd, expect};
 use frame_vocab::{FrameFormat, PixelFormat};
+use shm_frames::testing::Output;
+
+/// Not a test: where the scripted producer's child process starts (see `common`).
+#[test]
+fn __role_entry() {
+    common::role_entry();
+}
 
 /// Tools the tests need besides Xvfb.
 const TOOLS: [&str; 3] = ["xwd", "xdotool", "xprop"];
 
-fn view(xvfb: &Xvfb, stream: &TestStream, extra: &[&str]) -> Proc {
+fn view(xvfb: &Xvfb, stream: &TestStream, extra: &[&str]) -> ChildProc {
     let mut cmd = std::process::Command::new(common::CONSUMER);
     cmd.args(["view", "--stream", stream.as_str()])
         .args(extra)
         .env("DISPLAY", &xvfb.display);
-    Proc::spawn(&mut cmd, None)
+    ChildProc::spawn_with(cmd, Output::Bytes)
 }
 
 /// Whether the screenshot shows the eight bars, scaled to its width, at mid-height.
@@ -53,7 +59,7 @@ fn shows_the_bars_and_closes_on_escape() {
     };
     let stream = TestStream::new("c");
     let format = FrameFormat::new(640, 360, PixelFormat::Bgra).unwrap();
-    let _producer = TestProducer::start(&stream, Script::pattern(format, PatternKind::Bars, 30.0));
+    let _producer = Producer::start(&stream, &Script::pattern(format, "bars", 30.0));
     let viewer = view(&xvfb, &stream, &[]);
     let window = xvfb.window(&format!("framepipe {}", stream.as_str()));
     let shot = xvfb.on_title_change(&window, "the bars on screen", || {
@@ -84,7 +90,7 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
     let stream = TestStream::new("c");
     let snapshots = TempDir::new("view");
     let first = FrameFormat::new(320, 180, PixelFormat::Bgra).unwrap();
-    let producer = TestProducer::start(&stream, Script::pattern(first, PatternKind::Bars, 30.0));
+    let producer = Producer::start(&stream, &Script::pattern(first, "bars", 30.0));
     let viewer = view(
         &xvfb,
         &stream,
@@ -102,7 +108,7 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
 
     // s: a PNG of the shown frame.
     press(&xvfb, &window, "s");
-    viewer.expect_stderr("snapshot saved");
+    expect(&viewer, "snapshot saved");
     let png = snapshots
         .files()
         .into_iter()
@@ -117,17 +123,20 @@ fn follows_the_producer_into_a_new_format_and_answers_keys() {
         Some(xvfb.window_name(&window)).filter(|t| title_fps(t).is_some_and(|fps| fps >= 20.0))
     });
     press(&xvfb, &window, "plus");
-    producer.expect(|e| matches!(e, Event::SetFps(fps) if *fps > 30));
+    // The real producer logs the command it applies.
+    let line = producer.expect("SetFps ");
+    let fps: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(fps > 30.0, "{line}");
 
     // The producer goes; the viewer waits for it.
-    producer.stop();
+    producer.shutdown(&stream);
     xvfb.on_title_change(&window, "waiting for producer in the title", || {
         Some(xvfb.window_name(&window)).filter(|t| t.contains("waiting for producer"))
     });
 
     // A new producer in another size and pixel format: the viewer follows it.
     let second = FrameFormat::new(480, 270, PixelFormat::Rgb24).unwrap();
-    let _again = TestProducer::start(&stream, Script::pattern(second, PatternKind::Bars, 30.0));
+    let _again = Producer::start(&stream, &Script::pattern(second, "bars", 30.0));
     xvfb.on_title_change(&window, "the new format in the title", || {
         Some(xvfb.window_name(&window))
             .filter(|t| t.contains("480x270 rgb24") && t.contains(" fps"))
@@ -151,7 +160,7 @@ fn demo_shows_its_producer_and_stops_it_on_escape() {
     cmd.args(["demo", "--size", "320x180"])
         .env("DISPLAY", &xvfb.display)
         .env_remove(frame_vocab::STREAM_ENV);
-    let demo = Proc::spawn(&mut cmd, None);
+    let demo = ChildProc::spawn_with(cmd, Output::Bytes);
     let name = format!("framepipe demo-{}", demo.pid());
     let window = xvfb.window(&name);
     let title = xvfb.on_title_change(&window, "a title with the frame rate", || {

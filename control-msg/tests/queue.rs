@@ -10,7 +10,6 @@ use std::io::{BufRead, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, ChildStdout, Command as Process, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -19,9 +18,10 @@ use control_msg::{
     Command, CommandReceiver, CommandSender, CreateError, DecodeError, Event, EventReceiver,
     EventSender, KernelLimit, MSG_SIZE, Message, OpenError, QueueConfig, Rejected, Sent, encode,
 };
+use frame_vocab::testing::TestStream;
 use frame_vocab::{Deadline, StreamName, StreamOwner};
 use nix::errno::Errno;
-use nix::mqueue::{MQ_OFlag, MqAttr, mq_close, mq_open, mq_send, mq_unlink};
+use nix::mqueue::{MQ_OFlag, MqAttr, mq_close, mq_open, mq_send};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{Mode, fstat, umask};
 use nix::unistd::geteuid;
@@ -35,35 +35,10 @@ const HANG: Duration = Duration::from_secs(20);
 /// The uid and gid of `nobody`, for "another user".
 const NOBODY: u32 = 65_534;
 
-/// A stream name no other test (or earlier run) uses, unlinking its queues on drop, also
-/// when the test fails.
-struct TestStream(StreamName);
-
-impl TestStream {
-    fn new() -> TestStream {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("cm{}x{n}", std::process::id());
-        TestStream(StreamName::new(&name).expect("valid stream name"))
-    }
-
-    fn name(&self) -> &StreamName {
-        &self.0
-    }
-
-    fn claim(&self) -> StreamOwner {
-        StreamOwner::claim(&self.0).expect("claim test stream")
-    }
-}
-
-impl Drop for TestStream {
-    fn drop(&mut self) {
-        let mut names = vec![self.0.command_queue_name()];
-        names.extend((0..4).map(|seat| self.0.event_queue_name(seat)));
-        for name in names {
-            let _ = mq_unlink(name.as_str());
-        }
-    }
+/// A stream name no other test (or earlier run) uses, whose objects are unlinked on drop
+/// (frame-vocab's shared fixture), claimed by this process.
+fn claim(stream: &TestStream) -> StreamOwner {
+    StreamOwner::claim(&stream.name).expect("claim test stream")
 }
 
 /// If this process is a child started for `role`, the stream it should work on.
@@ -72,7 +47,7 @@ fn child_role(role: &str) -> Option<StreamName> {
         return None;
     }
     let stream = std::env::var(STREAM).expect("the parent names the stream");
-    Some(StreamName::new(&stream).expect("valid stream name"))
+    Some(stream.parse::<StreamName>().expect("valid stream name"))
 }
 
 /// Prints one protocol line for the parent.
@@ -118,7 +93,7 @@ impl Child {
         process
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
             .env(ROLE, role)
-            .env(STREAM, stream.as_str())
+            .env(STREAM, format!("{}/{}", stream.owner(), stream.as_str()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -249,11 +224,11 @@ fn created_queues_get_their_mode_whatever_the_umask() {
         say("checked");
         return;
     }
-    let stream = TestStream::new();
+    let stream = TestStream::new("cm");
     let mut child = Child::spawn(
         "created_queues_get_their_mode_whatever_the_umask",
         "umask",
-        stream.name(),
+        &stream.name,
     );
     let deadline = Deadline::after(HANG);
     assert_eq!(child.line(deadline), "checked");
@@ -270,8 +245,8 @@ fn refused_limits_are_named() {
         say("refused");
         return;
     }
-    let stream = TestStream::new();
-    let owner = stream.claim();
+    let stream = TestStream::new("cm");
+    let owner = claim(&stream);
     let privileged = has_sys_resource();
     check_limits(&owner, !privileged);
     drop(owner);
@@ -280,7 +255,7 @@ fn refused_limits_are_named() {
         match Child::try_spawn(
             "refused_limits_are_named",
             "limits",
-            stream.name(),
+            &stream.name,
             Some(NOBODY),
         ) {
             Ok(mut child) => {
@@ -335,8 +310,8 @@ fn check_limits(owner: &StreamOwner, must_refuse: bool) {
 
 #[test]
 fn unusable_configs_are_refused_before_the_kernel() {
-    let stream = TestStream::new();
-    let owner = stream.claim();
+    let stream = TestStream::new("cm");
+    let owner = claim(&stream);
     for config in [
         QueueConfig::new().max_messages(0),
         QueueConfig::new().message_size(MSG_SIZE as u32 - 1),
@@ -352,15 +327,15 @@ fn unusable_configs_are_refused_before_the_kernel() {
 
 #[test]
 fn missing_queues_are_not_found() {
-    let stream = TestStream::new();
-    match CommandSender::open(stream.name()) {
+    let stream = TestStream::new("cm");
+    match CommandSender::open(&stream.name) {
         Err(e @ OpenError::NotFound { .. }) => {
-            assert!(e.to_string().contains(&stream.name().command_queue_name()));
+            assert!(e.to_string().contains(&stream.name.command_queue_name()));
         }
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        EventReceiver::open(stream.name(), 3),
+        EventReceiver::open(&stream.name, 3),
         Err(OpenError::NotFound { .. })
     ));
 }
@@ -381,13 +356,13 @@ fn another_user_gets_permission_denied() {
         eprintln!("needs root to act as another user; skipped");
         return;
     }
-    let stream = TestStream::new();
-    let owner = stream.claim();
+    let stream = TestStream::new("cm");
+    let owner = claim(&stream);
     let _commands = CommandReceiver::create(&owner, &QueueConfig::new()).expect("create");
     match Child::try_spawn(
         "another_user_gets_permission_denied",
         "intruder",
-        stream.name(),
+        &stream.name,
         Some(NOBODY),
     ) {
         Ok(mut child) => {
@@ -401,8 +376,8 @@ fn another_user_gets_permission_denied() {
 
 #[test]
 fn owner_replaces_a_stale_queue_and_unlinks_on_drop() {
-    let stream = TestStream::new();
-    let name = stream.name().command_queue_name();
+    let stream = TestStream::new("cm");
+    let name = stream.name.command_queue_name();
     // A crashed producer's queue, with a message still in it.
     let attr = MqAttr::new(0, 4, MSG_SIZE as _, 0);
     let stale = mq_open(
@@ -415,10 +390,10 @@ fn owner_replaces_a_stale_queue_and_unlinks_on_drop() {
     mq_send(&stale, &encoded(&Command::Shutdown), 0).expect("fill the stale queue");
     mq_close(stale).expect("close");
 
-    let owner = stream.claim();
+    let owner = claim(&stream);
     let mut commands = CommandReceiver::create(&owner, &QueueConfig::new()).expect("replace");
     assert_eq!(commands.try_recv().expect("receive"), None, "a fresh queue");
-    let mut sender = CommandSender::open(stream.name()).expect("open");
+    let mut sender = CommandSender::open(&stream.name).expect("open");
     assert_eq!(sender.send(&Command::Pause).expect("send"), Sent::Queued);
     assert_eq!(commands.try_recv().expect("receive"), Some(Command::Pause));
 
@@ -426,12 +401,12 @@ fn owner_replaces_a_stale_queue_and_unlinks_on_drop() {
     drop(commands);
     assert!(!queue_exists(&name), "the owner's drop unlinks the name");
     assert!(matches!(
-        CommandSender::open(stream.name()),
+        CommandSender::open(&stream.name),
         Err(OpenError::NotFound { .. })
     ));
 
     // A seat queue left by a producer that had more seats.
-    let seat_name = stream.name().event_queue_name(2);
+    let seat_name = stream.name.event_queue_name(2);
     let stale = mq_open(
         seat_name.as_str(),
         MQ_OFlag::O_CREAT | MQ_OFlag::O_WRONLY,
@@ -447,10 +422,10 @@ fn owner_replaces_a_stale_queue_and_unlinks_on_drop() {
 
 #[test]
 fn receive_deadline_passes_with_none() {
-    let stream = TestStream::new();
-    let owner = stream.claim();
+    let stream = TestStream::new("cm");
+    let owner = claim(&stream);
     let mut events = EventSender::create(&owner, 1, &QueueConfig::new()).expect("create");
-    let mut receiver = EventReceiver::open(stream.name(), 1).expect("open");
+    let mut receiver = EventReceiver::open(&stream.name, 1).expect("open");
     assert_eq!(receiver.try_recv().expect("receive"), None);
     assert_eq!(
         receiver
@@ -486,10 +461,10 @@ fn full_event_queue_drops_and_counts_without_blocking() {
         say(&format!("got {}", nonces.join(" ")));
         return;
     }
-    let stream = TestStream::new();
-    let owner = stream.claim();
+    let stream = TestStream::new("cm");
+    let owner = claim(&stream);
     let mut events = EventSender::create(&owner, 0, &QueueConfig::new()).expect("create");
-    let mut child = Child::spawn(TEST, "stalled-consumer", stream.name());
+    let mut child = Child::spawn(TEST, "stalled-consumer", &stream.name);
     let deadline = Deadline::after(HANG);
     assert_eq!(child.line(deadline), "ready");
 
@@ -534,11 +509,11 @@ fn full_command_queue_drops_at_the_sender() {
         ));
         return;
     }
-    let stream = TestStream::new();
-    let owner = stream.claim();
+    let stream = TestStream::new("cm");
+    let owner = claim(&stream);
     // The producer stalls: it reads nothing until the child is done.
     let mut commands = CommandReceiver::create(&owner, &QueueConfig::new()).expect("create");
-    let mut child = Child::spawn(TEST, "eager-consumer", stream.name());
+    let mut child = Child::spawn(TEST, "eager-consumer", &stream.name);
     let deadline = Deadline::after(HANG);
     assert_eq!(child.line(deadline), "sent 10 dropped 15");
     child.finish(deadline);
@@ -560,10 +535,10 @@ fn garbage_is_rejected_counted_and_skipped() {
         say("written");
         return;
     }
-    let stream = TestStream::new();
-    let owner = stream.claim();
+    let stream = TestStream::new("cm");
+    let owner = claim(&stream);
     let mut commands = CommandReceiver::create(&owner, &QueueConfig::new()).expect("create");
-    let mut child = Child::spawn(TEST, "garbage-writer", stream.name());
+    let mut child = Child::spawn(TEST, "garbage-writer", &stream.name);
     let deadline = Deadline::after(HANG);
     assert_eq!(child.line(deadline), "written");
     child.finish(deadline);

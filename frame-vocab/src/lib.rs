@@ -22,6 +22,8 @@ pub mod integrity;
 pub mod name;
 pub mod owner;
 pub mod pattern;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use clock::{Deadline, monotonic_ns};
 pub use convert::{ConvertError, Converter, convert};

@@ -9,20 +9,18 @@
 
 pub mod cli;
 pub mod config;
-pub mod error;
 pub mod pacing;
 pub mod run;
 pub mod source;
 
 pub use cli::{ConfigError, ProducerArgs};
 pub use config::{Config, DEFAULT_FPS};
-pub use error::{SourceError, SourceSpecError};
-pub use run::{RunError, StopReason, Summary, run};
+pub use run::{RunError, StopReason, Summary, run, run_with};
 pub use source::images::ImagesSource;
 pub use source::pattern::{BARS, PatternSource, bar_colour, moving_bars_height};
 pub use source::raw::RawSource;
-pub use source::spec::{SOURCE_FORMS, SourceOptions, SourceSpec, open_source};
+pub use source::spec::{SOURCE_FORMS, SourceOptions, SourceSpec, SourceSpecError, open_source};
 #[cfg(feature = "v4l2")]
 pub use source::v4l2::V4l2Source;
 pub use source::y4m::{Y4mInput, Y4mSource};
-pub use source::{Filled, FrameSource};
+pub use source::{Filled, FrameSource, SourceError};

@@ -149,13 +149,7 @@ impl Shared {
 ///
 /// Logs `ready: ...` at info once consumers can attach, and a stats line every 5 s.
 pub fn run(config: &Config) -> Result<Summary, RunError> {
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals.thread_block().map_err(RunError::Signals)?;
-    let signalfd = SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(RunError::Signals)?;
-
+    let signalfd = take_signals()?;
     let owner = StreamOwner::claim(&config.stream)?;
     let source = open_source(
         &config.source,
@@ -166,6 +160,36 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
             looping: config.looping,
         },
     )?;
+    produce(config, &owner, &signalfd, source)
+}
+
+/// [`run`] with a source of the caller's instead of the one `config.source` names (a test's
+/// scripted source, an embedder's own): `config.source`, `format`, `pattern` and `looping`
+/// are not looked at; the stream's format is the source's.
+pub fn run_with(config: &Config, source: Box<dyn FrameSource>) -> Result<Summary, RunError> {
+    let signalfd = take_signals()?;
+    let owner = StreamOwner::claim(&config.stream)?;
+    produce(config, &owner, &signalfd, source)
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread (and the threads it starts) and takes
+/// them through a signalfd.
+fn take_signals() -> Result<SignalFd, RunError> {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block().map_err(RunError::Signals)?;
+    SignalFd::with_flags(&signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(RunError::Signals)
+}
+
+/// The run once the name is ours and the source open.
+fn produce(
+    config: &Config,
+    owner: &StreamOwner,
+    signalfd: &SignalFd,
+    source: Box<dyn FrameSource>,
+) -> Result<Summary, RunError> {
     let fps = match config.fps {
         Some(fps) => fps,
         None if source.paces_itself() => 0.0,
@@ -175,15 +199,15 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     // The region first: its check (nobody else's object, no live producer lock behind a
     // name our socket could claim, as from another network namespace) must pass before
     // any queue of the name is created, opened or unlinked.
-    let writer = RegionBuilder::new(&owner, format)
+    let writer = RegionBuilder::new(owner, format)
         .seats(config.seats)
         .mode(config.mode)
         .create()?;
     let queue_config = QueueConfig::new().mode(config.mode);
-    let mut commands = CommandReceiver::create(&owner, &queue_config)?;
+    let mut commands = CommandReceiver::create(owner, &queue_config)?;
     let events = (0..config.seats)
         .map(
-            |seat| match EventSender::create(&owner, seat, &queue_config) {
+            |seat| match EventSender::create(owner, seat, &queue_config) {
                 Ok(sender) => Some(sender),
                 Err(e) => {
                     // Best-effort: the region's state is authoritative without them.
@@ -241,7 +265,7 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
         last_published: 0,
         pause_announced: false,
     };
-    let ended = service.serve(&mut commands, &signalfd, &frame_thread);
+    let ended = service.serve(&mut commands, signalfd, &frame_thread);
     shared.stop.store(true, Ordering::Relaxed);
     // The service returns a reason exactly when it stopped the frame thread.
     let stopped_by_service = ended.unwrap_or(StopReason::Signal);

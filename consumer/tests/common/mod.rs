@@ -1,24 +1,21 @@
-//! Fixtures of the consumer's integration tests: unique stream names cleaned up on drop,
-//! the `consumer` binary as a child process (killed on drop) with its output collected, an
-//! in-test producer thread publishing scripted frames, and an Xvfb display.
+//! Fixtures of the consumer's integration tests, on top of shm-frames' `testing` ones
+//! (unique stream names, temp dirs and child processes, all cleaned up on drop): the
+//! `consumer` binary as a child, a scripted producer (the real `producer::run_with` in a
+//! child process), ffmpeg clips, and an Xvfb display.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
-use control_msg::{Command as Ctl, CommandReceiver, EventSender, QueueConfig};
+use clap::Parser;
+use control_msg::{Command as Ctl, CommandSender, Sent};
 use frame_vocab::PatternKind;
-use frame_vocab::{FrameFormat, PixelFormat, StreamName, StreamOwner};
-use producer::pacing::{Pacer, Tick};
-use producer::{FrameSource, PatternSource};
-use shm_frames::RegionBuilder;
-use shm_frames::testing::ChildProc;
+use frame_vocab::{FrameFormat, PixelFormat};
+use producer::{Filled, FrameSource, PatternSource, SourceError};
+use shm_frames::testing::{Output, env, env_or, say};
 
 /// Deadline for events in tests: it only catches hangs.
 pub const HANG: Duration = Duration::from_secs(60);
@@ -26,391 +23,258 @@ pub const HANG: Duration = Duration::from_secs(60);
 /// The consumer binary under test.
 pub const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 
-// Shared with every crate's tests; not every test file uses both.
+// Shared with every crate's tests; not every test file uses all of them.
 #[allow(unused_imports)]
-pub use shm_frames::testing::{TempDir, TestStream};
+pub use shm_frames::testing::{ChildProc, Finished, TempDir, TestStream};
 
-/// What a finished child left.
-#[derive(Debug)]
-pub struct Finished {
-    pub status: ExitStatus,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
-}
-
-impl Finished {
-    pub fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    pub fn stdout_text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    /// Asserts a normal exit with `code` (never a panic's 101), printing stderr otherwise.
-    pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code(),
-            Some(code),
-            "exit status {:?}, stderr:\n{}",
-            self.status,
-            self.stderr
-        );
-        self
-    }
-}
-
-/// A child process (killed and reaped on drop) whose stdout is collected as bytes and whose
-/// stderr lines are collected and forwarded, so a test can wait for one with a deadline.
-pub struct Proc {
-    child: Child,
-    stdin: Option<std::process::ChildStdin>,
-    stdout: Option<JoinHandle<Vec<u8>>>,
-    stderr_lines: Receiver<String>,
-    stderr_all: Arc<Mutex<String>>,
-    reaped: Option<ExitStatus>,
-}
-
-impl Proc {
-    /// `consumer args...` with stdin closed.
-    pub fn consumer(args: &[&str]) -> Proc {
-        Proc::spawn(Command::new(CONSUMER).args(args), None)
-    }
-
-    /// Spawns `cmd`, feeding `stdin` (if any) from a thread.
-    pub fn spawn(cmd: &mut Command, stdin: Option<Vec<u8>>) -> Proc {
-        let feed = stdin.is_some();
-        let mut proc = Proc::spawn_piped(cmd, feed);
-        if let Some(bytes) = stdin {
-            proc.feed(bytes);
-        }
-        proc
-    }
-
-    /// Spawns `cmd` with stdin a pipe held open (if `piped`) until [`Proc::feed`].
-    pub fn spawn_piped(cmd: &mut Command, piped: bool) -> Proc {
-        cmd.stdin(if piped { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn child");
-        let stdin = child.stdin.take();
-        let mut out = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = out.read_to_end(&mut bytes);
-            bytes
-        });
-        let err = child.stderr.take().unwrap();
-        let (tx, rx) = channel();
-        let all = Arc::new(Mutex::new(String::new()));
-        let all_writer = all.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("  [child] {line}");
-                all_writer.lock().unwrap().push_str(&line);
-                all_writer.lock().unwrap().push('\n');
-                let _ = tx.send(line);
-            }
-        });
-        Proc {
-            child,
-            stdin,
-            stdout: Some(stdout),
-            stderr_lines: rx,
-            stderr_all: all,
-            reaped: None,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Writes `bytes` to the child's stdin from a thread, then closes it.
-    pub fn feed(&mut self, bytes: Vec<u8>) {
-        if let Some(mut input) = self.stdin.take() {
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let _ = input.write_all(&bytes);
-            });
-        }
-    }
-
-    /// Waits for a stderr line containing `needle`.
-    pub fn expect_stderr(&self, needle: &str) -> String {
-        let deadline = Instant::now() + HANG;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr_lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => panic!("no stderr line with {needle:?}"),
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("child closed stderr before a line with {needle:?}")
-                }
-            }
-        }
-    }
-
-    /// Sends a signal.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
-    }
-
-    /// Waits (with a deadline that only catches hangs) for the child to exit: its stderr
-    /// closing is the event (the kernel closes it when the child dies), then it is reaped.
-    pub fn finish(mut self) -> Finished {
-        let deadline = Instant::now() + HANG;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr_lines.recv_timeout(left) {
-                Ok(_) => continue, // Kept in stderr_all.
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => panic!("child did not exit within {HANG:?}"),
-            }
-        }
-        let stdout = self.stdout.take().unwrap().join().unwrap();
-        let status = self.child.wait().expect("wait for the child");
-        self.reaped = Some(status);
-        let stderr = self.stderr_all.lock().unwrap().clone();
-        Finished {
-            status,
-            stdout,
-            stderr,
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.reaped.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `consumer args...` as a child (stdout taken as bytes); killed on drop.
+pub fn spawn_consumer(args: &[&str]) -> ChildProc {
+    let mut cmd = Command::new(CONSUMER);
+    cmd.args(args);
+    ChildProc::spawn_with(cmd, Output::Bytes)
 }
 
 /// Runs `consumer args...` to the end.
 pub fn consumer(args: &[&str]) -> Finished {
-    Proc::consumer(args).finish()
+    spawn_consumer(args).finish()
 }
 
-/// What an in-test producer publishes in one phase.
-#[derive(Clone)]
+/// Waits for a line of `child`'s containing `needle`.
+pub fn expect(child: &ChildProc, needle: &str) -> String {
+    child.expect_contains(needle, HANG)
+}
+
+/// Where a scripted producer's frames come from.
+#[derive(Clone, Debug)]
 pub enum Frames {
-    /// The test pattern.
-    Pattern(PatternKind),
-    /// These frames, in order (each exactly one frame of the phase's format).
-    Clip(Arc<Vec<Vec<u8>>>),
+    /// The producer's test pattern (`--pattern` picks it), which can switch format.
+    Pattern,
+    /// These frames, in order and looping (each exactly one frame of `--size`/`--format`).
+    Clip(Vec<Vec<u8>>),
 }
 
-/// One phase of an in-test producer: `count` frames (forever if `None`) of `format`.
-#[derive(Clone)]
-pub struct Phase {
-    pub format: FrameFormat,
-    pub frames: Frames,
-    pub count: Option<u64>,
-}
-
-/// How an in-test producer runs.
-#[derive(Clone)]
+/// How a scripted producer runs: the real producer library (`producer::run_with`) in a
+/// child process (this test binary re-executed as role `producer`), with producer command
+/// line `args` and a [`Scripted`] source.
+#[derive(Clone, Debug)]
 pub struct Script {
-    pub seats: u32,
-    /// Frames per second; 0 for as fast as possible.
-    pub fps: f64,
-    /// Publish nothing until this many consumers said Hello on the command queue.
-    pub wait_for_hellos: u32,
-    /// Phases in order; between two, the region is replaced (a format change).
-    pub phases: Vec<Phase>,
+    /// Producer options (`--size`, `--format`, `--fps`, `--seats`, `--frames`, `--pattern`).
+    pub args: Vec<String>,
+    pub frames: Frames,
+    /// Publish nothing until [`Producer::go`] (e.g. until the consumers said Hello).
+    pub gated: bool,
 }
 
 impl Script {
-    pub fn pattern(format: FrameFormat, kind: PatternKind, fps: f64) -> Script {
+    /// The test pattern of `format` at `fps` (0: as fast as it renders), ungated.
+    pub fn pattern(format: FrameFormat, pattern: &str, fps: f64) -> Script {
+        let args = format!(
+            "--size {}x{} --format {} --fps {fps} --pattern {pattern}",
+            format.width(),
+            format.height(),
+            format.pixel()
+        );
         Script {
-            seats: 1,
-            fps,
-            wait_for_hellos: 0,
-            phases: vec![Phase {
-                format,
-                frames: Frames::Pattern(kind),
-                count: None,
-            }],
+            args: args.split(' ').map(str::to_owned).collect(),
+            frames: Frames::Pattern,
+            gated: false,
         }
+    }
+
+    /// The same script with more producer options.
+    pub fn with(mut self, args: &[&str]) -> Script {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// The same script, gated.
+    pub fn gated(mut self) -> Script {
+        self.gated = true;
+        self
     }
 }
 
-/// A producer on a thread of the test process: it owns the stream name, creates the region
-/// and the queues, and publishes its script; dropping it stops it (state Stopping, objects
-/// unlinked).
-pub struct TestProducer {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<u64>>,
-    events: Receiver<Event>,
+/// A scripted producer in a child process; killed on drop.
+pub struct Producer {
+    pub child: ChildProc,
+    _clip: Option<TempDir>,
 }
 
-/// What an in-test producer reports.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Event {
-    /// The region of a phase exists (epoch).
-    Ready(u64),
-    /// A consumer said Hello.
-    Hello(u32),
-    /// The script's phases are all published.
-    Done,
-    /// A consumer asked for another frame rate.
-    SetFps(u32),
-    /// A consumer left.
-    Bye(u32),
+impl Producer {
+    /// Starts `script` on `stream` and returns once the region exists (its "ready:" line).
+    pub fn start(stream: &TestStream, script: &Script) -> Producer {
+        let mut envs = vec![
+            ("FP_STREAM", stream.as_str().to_owned()),
+            ("FP_ARGS", script.args.join(" ")),
+            ("FP_GATED", u8::from(script.gated).to_string()),
+        ];
+        let clip = match &script.frames {
+            Frames::Pattern => None,
+            Frames::Clip(frames) => {
+                let dir = TempDir::new("clip");
+                let path = dir.write("frames.raw", &frames.concat());
+                envs.push(("FP_CLIP", path.display().to_string()));
+                envs.push(("FP_CLIP_FRAMES", frames.len().to_string()));
+                Some(dir)
+            }
+        };
+        let child = ChildProc::role("producer", &envs);
+        child.expect_contains("ready:", HANG);
+        Producer { child, _clip: clip }
+    }
+
+    /// Waits for a line of the producer's log containing `needle`.
+    pub fn expect(&self, needle: &str) -> String {
+        self.child.expect_contains(needle, HANG)
+    }
+
+    /// Opens the gate of a gated script: frames flow from now on.
+    pub fn go(&mut self) {
+        self.child.send("go");
+    }
+
+    /// Asks the producer to stop (`Shutdown` on its command queue), waits for it to exit
+    /// cleanly and returns the number of frames it published.
+    pub fn shutdown(mut self, stream: &TestStream) -> u64 {
+        // A gated source still waiting takes the closed stdin as its end.
+        self.child.close_stdin();
+        self.command(stream, &Ctl::Shutdown);
+        let line = self.expect("stopped (");
+        let status = self.child.reap();
+        assert!(status.success(), "the producer role: {status}");
+        line.split("): ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no frame count in {line:?}"))
+    }
+
+    /// Sends `command` on the stream's command queue.
+    pub fn command(&self, stream: &TestStream, command: &Ctl) {
+        let mut sender = CommandSender::open(&stream.name).expect("the command queue");
+        assert_eq!(sender.send(command).unwrap(), Sent::Queued, "{command:?}");
+    }
 }
 
-/// Reports what consumers said on the command queue.
-fn report(command: Ctl, tx: &Sender<Event>) {
-    let event = match command {
-        Ctl::Hello { seat, .. } => Event::Hello(seat),
-        Ctl::Bye { seat } => Event::Bye(seat),
-        Ctl::SetFps { fps } => Event::SetFps(fps.round() as u32),
-        _ => return,
+/// The entry point of the producer role: call it from a `#[test] fn __role_entry()` in each
+/// test file that starts a [`Producer`]. Without `FP_ROLE` it returns at once.
+pub fn role_entry() {
+    let Ok(role) = std::env::var("FP_ROLE") else {
+        return;
     };
-    let _ = tx.send(event);
+    assert_eq!(role, "producer", "unknown role");
+    // Never outlive the test that started us.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let (args, stream) = (env("FP_ARGS"), env("FP_STREAM"));
+    let argv = ["producer", "--stream", &stream]
+        .into_iter()
+        .chain(args.split(' ').filter(|a| !a.is_empty()));
+    let config = ProducerCli::parse_from(argv)
+        .args
+        .config()
+        .expect("a valid config");
+    let source = Scripted::new(&config);
+    let summary = producer::run_with(&config, Box::new(source)).expect("the producer's run");
+    say(format!("summary {} frames", summary.frames));
+    std::process::exit(0);
 }
 
-impl TestProducer {
-    /// Starts the script and returns once the first region exists.
-    pub fn start(stream: &TestStream, script: Script) -> TestProducer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = channel();
-        let name = stream.name.clone();
-        let stopper = stop.clone();
-        let thread = std::thread::spawn(move || produce(&name, &script, &stopper, &tx));
-        let producer = TestProducer {
-            stop,
-            thread: Some(thread),
-            events: rx,
+/// The producer's command line, as the role takes it.
+#[derive(clap::Parser)]
+struct ProducerCli {
+    #[command(flatten)]
+    args: producer::ProducerArgs,
+}
+
+/// The role's source: the pattern or a clip, optionally held back until the parent says
+/// "go" on stdin. It reports format and pattern switches on stdout.
+struct Scripted {
+    format: FrameFormat,
+    pattern: Option<PatternSource>,
+    clip: Vec<Vec<u8>>,
+    gated: bool,
+    next: usize,
+}
+
+impl Scripted {
+    fn new(config: &producer::Config) -> Scripted {
+        let (pattern, clip) = match std::env::var("FP_CLIP") {
+            Ok(path) => {
+                let bytes = std::fs::read(path).expect("the clip");
+                let count: usize = env("FP_CLIP_FRAMES").parse().unwrap();
+                let size = bytes.len() / count.max(1);
+                (
+                    None,
+                    bytes.chunks(size.max(1)).map(<[u8]>::to_vec).collect(),
+                )
+            }
+            Err(_) => (
+                Some(PatternSource::new(config.format, config.pattern).expect("a pattern")),
+                Vec::new(),
+            ),
         };
-        producer.expect(|e| matches!(e, Event::Ready(_)));
-        producer
-    }
-
-    /// Waits for an event matching `want` (others are skipped).
-    pub fn expect(&self, want: impl Fn(&Event) -> bool) -> Event {
-        let deadline = Instant::now() + HANG;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(left) {
-                Ok(event) if want(&event) => return event,
-                Ok(_) => {}
-                Err(e) => panic!("producer event not seen: {e}"),
-            }
-        }
-    }
-
-    /// Stops and returns the number of frames published.
-    pub fn stop(mut self) -> u64 {
-        self.stop_now()
-    }
-
-    fn stop_now(&mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .map(|t| t.join().expect("producer thread panicked"))
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for TestProducer {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.stop.store(true, Ordering::Relaxed);
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
+        Scripted {
+            format: config.format,
+            pattern,
+            clip,
+            gated: env_or("FP_GATED", "0") == "1",
+            next: 0,
         }
     }
 }
 
-fn produce(name: &StreamName, script: &Script, stop: &AtomicBool, tx: &Sender<Event>) -> u64 {
-    let owner = StreamOwner::claim(name).expect("claim the test stream");
-    let first = &script.phases[0];
-    let mut writer = RegionBuilder::new(&owner, first.format)
-        .seats(script.seats)
-        .create()
-        .expect("create the region");
-    let supervisor = writer.supervisor();
-    let mut commands = CommandReceiver::create(&owner, &QueueConfig::new()).expect("ctl queue");
-    let _events: Vec<EventSender> = (0..script.seats)
-        .map(|seat| EventSender::create(&owner, seat, &QueueConfig::new()).expect("event queue"))
-        .collect();
-    let _ = tx.send(Event::Ready(writer.epoch()));
+impl FrameSource for Scripted {
+    fn format(&self) -> FrameFormat {
+        self.format
+    }
 
-    let mut hellos = 0;
-    let mut supervisor = supervisor;
-    while hellos < script.wait_for_hellos && !stop.load(Ordering::Relaxed) {
-        supervisor.beat();
-        if let Ok(Some(cmd)) = commands.recv_timeout(Duration::from_millis(50)) {
-            hellos += u32::from(matches!(cmd, Ctl::Hello { .. }));
-            report(cmd, tx);
+    fn describe(&self) -> String {
+        match &self.pattern {
+            Some(pattern) => format!("scripted {}", pattern.describe()),
+            None => format!("scripted clip of {} frames", self.clip.len()),
         }
     }
 
-    let mut published = 0u64;
-    let mut last_beat = Instant::now();
-    let mut pacer = Pacer::new(script.fps);
-    for (index, phase) in script.phases.iter().enumerate() {
-        if index > 0 {
-            writer.replace(phase.format).expect("replace the region");
-            supervisor = writer.supervisor();
-            let _ = tx.send(Event::Ready(writer.epoch()));
+    fn fill(&mut self, seq: u64, dst: &mut [u8]) -> Result<Filled, SourceError> {
+        if self.gated {
+            // Blocks the frame thread only, as a camera would; EOF ends the stream.
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+                return Ok(Filled::End);
+            }
+            self.gated = false;
         }
-        let mut pattern = match &phase.frames {
-            Frames::Pattern(kind) => Some(PatternSource::new(phase.format, *kind).unwrap()),
-            Frames::Clip(_) => None,
+        if let Some(pattern) = &mut self.pattern {
+            return pattern.fill(seq, dst);
+        }
+        dst.copy_from_slice(&self.clip[self.next % self.clip.len()]);
+        self.next += 1;
+        Ok(Filled::Frame { capture_ns: None })
+    }
+
+    fn set_format(&mut self, format: FrameFormat) -> Result<(), SourceError> {
+        let Some(pattern) = &mut self.pattern else {
+            return Err(SourceError::Unsupported("a clip has one format".to_owned()));
         };
-        let mut i = 0u64;
-        while phase.count.is_none_or(|c| i < c) {
-            if stop.load(Ordering::Relaxed) {
-                return published;
-            }
-            if last_beat.elapsed() >= Duration::from_millis(50) {
-                supervisor.beat();
-                while let Ok(Some(cmd)) = commands.try_recv() {
-                    report(cmd, tx);
-                }
-                last_beat = Instant::now();
-            }
-            // Pacing, as a camera would (the producer's own pacer: at most a 50 ms slice
-            // per call, so stop and the heartbeat are seen meanwhile).
-            if pacer.wait() == Tick::NotYet {
-                continue;
-            }
-            let Some(mut slot) = writer.slot() else {
-                continue;
-            };
-            let seq = slot.seq();
-            match (&mut pattern, &phase.frames) {
-                (Some(source), _) => {
-                    source.fill(seq, &mut slot).unwrap();
-                }
-                (None, Frames::Clip(frames)) => {
-                    slot.copy_from_slice(&frames[(i as usize) % frames.len()]);
-                }
-                (None, Frames::Pattern(_)) => unreachable!(),
-            }
-            slot.publish(None);
-            published += 1;
-            i += 1;
-        }
+        pattern.set_format(format)?;
+        self.format = format;
+        say(format!("source format {format}"));
+        Ok(())
     }
-    let _ = tx.send(Event::Done);
-    // Keep beating until told to stop, so the stream stays live (and then ends cleanly).
-    while !stop.load(Ordering::Relaxed) {
-        supervisor.beat();
-        if let Ok(Some(cmd)) = commands.recv_timeout(Duration::from_millis(50)) {
-            report(cmd, tx);
-        }
+
+    fn set_pattern(&mut self, kind: PatternKind) -> Result<(), SourceError> {
+        let Some(pattern) = &mut self.pattern else {
+            return Err(SourceError::Unsupported("a clip has no pattern".to_owned()));
+        };
+        pattern.set_pattern(kind)?;
+        say(format!("source pattern {kind}"));
+        Ok(())
     }
-    published
 }
 
 /// A 4:2:0 test clip made by ffmpeg (`testsrc2`), as Y4M bytes and its frames.
@@ -538,7 +402,7 @@ impl Xvfb {
     pub fn run(&self, program: &str, args: &[&str]) -> Finished {
         let mut cmd = Command::new(program);
         cmd.args(args).env("DISPLAY", &self.display);
-        Proc::spawn(&mut cmd, None).finish()
+        ChildProc::spawn_with(cmd, Output::Bytes).finish()
     }
 
     /// The id of the first window whose name matches `pattern`, waiting for it.

@@ -14,8 +14,7 @@ use frame_vocab::{FrameFormat, PixelFormat};
 use image::RgbImage;
 use image::imageops::FilterType;
 
-use crate::error::SourceError;
-use crate::source::{Filled, FrameSource};
+use crate::source::{Filled, FrameSource, SourceError};
 use frame_vocab::convert::Converter;
 
 /// Loops the images of a directory.

@@ -19,8 +19,7 @@ use frame_vocab::{FrameFormat, PixelFormat};
 
 use super::canvas::Canvas;
 use super::digits::{self, Layout};
-use crate::error::SourceError;
-use crate::source::{Filled, FrameSource};
+use crate::source::{Filled, FrameSource, SourceError};
 use frame_vocab::convert::Converter;
 use frame_vocab::integrity;
 

@@ -6,8 +6,7 @@ use std::io::{self, Read};
 use frame_vocab::FrameFormat;
 use frame_vocab::PatternKind;
 
-use crate::error::SourceError;
-use crate::source::{Filled, FrameSource};
+use crate::source::{Filled, FrameSource, SourceError};
 
 /// Reads exactly `format().frame_bytes()` per frame. A clean end of input between frames
 /// ends the stream; an end inside a frame is an error naming the frame.

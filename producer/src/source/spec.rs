@@ -9,12 +9,11 @@ use std::str::FromStr;
 use frame_vocab::FrameFormat;
 use frame_vocab::PatternKind;
 
-use crate::error::{SourceError, SourceSpecError};
-use crate::source::FrameSource;
 use crate::source::images::ImagesSource;
 use crate::source::pattern::PatternSource;
 use crate::source::raw::RawSource;
 use crate::source::y4m::{Y4mInput, Y4mSource};
+use crate::source::{FrameSource, SourceError};
 
 /// The accepted `--source` forms, for help texts and errors.
 pub const SOURCE_FORMS: &str = "pattern, images:DIR, y4m:FILE, y4m:-, raw:-, v4l2:/dev/videoN";
@@ -141,6 +140,27 @@ fn open_camera(
         spec: SourceSpec::V4l2(device.to_owned()).to_string(),
         feature: "v4l2",
     })
+}
+
+/// Why a `--source` string is not a source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceSpecError {
+    /// Not one of the accepted forms.
+    #[error("unknown source {0:?} (expected one of: {forms})", forms = SOURCE_FORMS)]
+    Unknown(String),
+    /// A form that needs an argument after the colon got none.
+    #[error("{kind}: needs a {what} after the colon, e.g. {example}")]
+    MissingArgument {
+        kind: String,
+        what: &'static str,
+        example: &'static str,
+    },
+    /// `raw:` with anything but `-`.
+    #[error(
+        "raw:{0} is not a source: raw frames are read from standard input only (raw:-); \
+         pipe a file in with `< FILE`"
+    )]
+    RawNotStdin(String),
 }
 
 #[cfg(test)]

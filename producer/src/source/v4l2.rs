@@ -20,8 +20,7 @@ use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC};
 
-use crate::error::SourceError;
-use crate::source::{Filled, FrameSource};
+use crate::source::{Filled, FrameSource, SourceError};
 use frame_vocab::convert::Converter;
 
 /// Buffers the driver cycles through.

@@ -1,14 +1,20 @@
 //! The `y4m:FILE` / `y4m:-` source: a yuv4mpeg2 stream (what `ffmpeg -f yuv4mpegpipe`
-//! writes), decoded with the `y4m` crate.
+//! writes), header and frames decoded with the `y4m` crate.
 //!
 //! The stream's size comes from the file. 8-bit 4:2:0 (`C420`, `C420jpeg`, `C420paldv`,
 //! `C420mpeg2`, or no `C` tag) is `i420` and `Cmono` is `gray8`; those bytes pass through
 //! bit-exact unless another pixel format is asked for, which is converted to. Any other
 //! colour space (4:2:2, 4:4:4, high bit depth, ...) is refused, by name. The frame rate
 //! of the header is the source's native rate. A file can loop; standard input cannot.
+//!
+//! Not zero-copy: the crate reads each frame into a buffer of its own (it has no call that
+//! reads into a caller's buffer), and `fill` copies the planes from there into the slot
+//! (or into the conversion buffer): one copy per frame, where the other sources write the
+//! slot directly. The crate also cannot name a colour space it does not know (it says
+//! only "unknown"), so such an error cannot either.
 
 use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,12 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use frame_vocab::PatternKind;
 use frame_vocab::{FrameFormat, PixelFormat};
 
-use crate::error::SourceError;
-use crate::source::{Filled, FrameSource};
+use crate::source::{Filled, FrameSource, SourceError};
 use frame_vocab::convert::Converter;
-
-/// Longest header line accepted (the `y4m` crate's own limit).
-const MAX_HEADER: usize = 1024;
 
 /// Where a Y4M stream comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,12 +43,9 @@ impl Y4mInput {
     }
 }
 
-/// What the header line says, parsed before the `y4m` crate sees it so that errors can
-/// name the colour space and size.
+/// What the header says, as the `y4m` crate decoded it.
 #[derive(Clone, Debug, PartialEq)]
 struct Header {
-    /// The line itself, `\n` included, handed on to the decoder.
-    line: Vec<u8>,
     format: FrameFormat,
     colorspace: String,
     fps: Option<f64>,
@@ -223,12 +222,10 @@ impl Y4mSource {
         }
         if at != out.len() {
             // Cannot happen for the even sizes accepted here; an error rather than a panic.
-            return Err(SourceError::Y4mHeader {
-                input: self.input.name(),
-                reason: format!(
-                    "frame {frame_number} has {at} bytes of planes, {} expected",
-                    out.len()
-                ),
+            return Err(SourceError::FrameLength {
+                format: self.header.format,
+                expected: out.len(),
+                got: at,
             });
         }
         if !passthrough {
@@ -289,7 +286,7 @@ impl FrameSource for Y4mSource {
             format!(" -> {}", self.format.pixel())
         };
         format!(
-            "y4m {} {} C{}{conversion}, {fps}{}",
+            "y4m {} {} {}{conversion}, {fps}{}",
             self.input.name(),
             self.header.format,
             self.header.colorspace,
@@ -350,332 +347,70 @@ fn open_file(path: &Path) -> Result<BufReader<File>, SourceError> {
         })
 }
 
-/// Reads and checks the header, then hands the stream (header included) to the decoder.
+/// Hands the stream to the decoder, which reads the header, and checks what it found.
 fn start(
     input: &Y4mInput,
-    mut reader: Box<dyn Read + Send>,
+    reader: Box<dyn Read + Send>,
     consumed: &Arc<AtomicU64>,
 ) -> Result<(Header, Decoder), SourceError> {
-    let header = read_header(input, &mut reader)?;
     let stream: Box<dyn Read + Send> = Box::new(Counting {
-        inner: Cursor::new(header.line.clone()).chain(reader),
+        inner: reader,
         count: Arc::clone(consumed),
     });
-    let decoder = ::y4m::Decoder::new(stream).map_err(|source| SourceError::Y4mDecoder {
-        input: input.name(),
-        source,
-    })?;
-    Ok((header, decoder))
-}
-
-fn read_header(input: &Y4mInput, reader: &mut dyn Read) -> Result<Header, SourceError> {
-    let bad = |reason: String| SourceError::Y4mHeader {
-        input: input.name(),
-        reason,
-    };
-    let mut line = Vec::with_capacity(128);
-    let mut byte = [0u8];
-    loop {
-        match reader.read(&mut byte) {
-            Ok(0) if line.is_empty() => return Err(bad("the input is empty".to_owned())),
-            Ok(0) => return Err(bad("the input ends inside the header".to_owned())),
-            Ok(_) => {
-                line.push(byte[0]);
-                if byte[0] == b'\n' {
-                    break;
-                }
-                if line.len() > MAX_HEADER {
-                    return Err(bad(format!("no header line within {MAX_HEADER} bytes")));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(source) => {
-                return Err(SourceError::Read {
-                    input: input.name(),
-                    frame: 0,
-                    source,
-                });
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-    let Some(params) = text.strip_prefix("YUV4MPEG2 ") else {
-        return Err(bad(
-            "not a yuv4mpeg2 stream (no YUV4MPEG2 signature)".to_owned()
-        ));
-    };
-    let (mut width, mut height) = (None, None);
-    let mut colorspace = "420".to_owned();
-    let mut fps = None;
-    let mut full_range = false;
-    for param in params.split(' ').filter(|p| !p.is_empty()) {
-        let (tag, value) = param.split_at(1);
-        match tag {
-            "W" => width = Some(parse_dimension(value).ok_or_else(|| bad(param.to_owned()))?),
-            "H" => height = Some(parse_dimension(value).ok_or_else(|| bad(param.to_owned()))?),
-            "C" => value.clone_into(&mut colorspace),
-            "F" => fps = parse_rate(value),
-            "X" => full_range |= value.eq_ignore_ascii_case("COLORRANGE=FULL"),
-            _ => {}
-        }
-    }
-    let (Some(width), Some(height)) = (width, height) else {
-        return Err(bad("the header has no W (width) or H (height)".to_owned()));
-    };
-    let pixel = match colorspace.as_str() {
-        "420" | "420jpeg" | "420paldv" | "420mpeg2" => PixelFormat::I420,
-        "mono" => PixelFormat::Gray8,
-        _ => {
+    let decoder = match ::y4m::Decoder::new(stream) {
+        Ok(decoder) => decoder,
+        Err(::y4m::Error::UnknownColorspace) => {
             return Err(SourceError::Y4mColorspace {
                 input: input.name(),
-                colorspace,
+                colorspace: "(one the y4m crate does not know)".to_owned(),
+            });
+        }
+        Err(source) => {
+            return Err(SourceError::Y4mDecoder {
+                input: input.name(),
+                source,
             });
         }
     };
-    let format =
-        FrameFormat::new(width, height, pixel).map_err(|source| SourceError::Y4mFormat {
-            input: input.name(),
-            source,
-        })?;
-    Ok(Header {
-        line,
+    let pixel = match decoder.get_colorspace() {
+        ::y4m::Colorspace::C420
+        | ::y4m::Colorspace::C420jpeg
+        | ::y4m::Colorspace::C420paldv
+        | ::y4m::Colorspace::C420mpeg2 => PixelFormat::I420,
+        ::y4m::Colorspace::Cmono => PixelFormat::Gray8,
+        other => {
+            return Err(SourceError::Y4mColorspace {
+                input: input.name(),
+                colorspace: format!("{other:?}"),
+            });
+        }
+    };
+    let format_error = |source| SourceError::Y4mFormat {
+        input: input.name(),
+        source,
+    };
+    let dimension = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
+    let format = FrameFormat::new(
+        dimension(decoder.get_width()),
+        dimension(decoder.get_height()),
+        pixel,
+    )
+    .map_err(format_error)?;
+    let rate = decoder.get_framerate();
+    let fps = (rate.num > 0 && rate.den > 0).then(|| rate.num as f64 / rate.den as f64);
+    // The crate keeps the X (extension) fields for us to read.
+    let full_range = decoder
+        .get_raw_params()
+        .split(|&b| b == b' ')
+        .any(|param| param.eq_ignore_ascii_case(b"XCOLORRANGE=FULL"));
+    let header = Header {
         format,
-        colorspace,
+        colorspace: format!("{:?}", decoder.get_colorspace()),
         fps,
         full_range,
-    })
-}
-
-fn parse_dimension(value: &str) -> Option<u32> {
-    value.parse().ok()
-}
-
-/// `num:den` frames per second, if both are positive.
-fn parse_rate(value: &str) -> Option<f64> {
-    let (num, den) = value.split_once(':')?;
-    let (num, den): (u64, u64) = (num.parse().ok()?, den.parse().ok()?);
-    (num > 0 && den > 0).then(|| num as f64 / den as f64)
+    };
+    Ok((header, decoder))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use shm_frames::testing::TempDir;
-
-    /// A Y4M clip written with the `y4m` crate's encoder, and its frames.
-    fn clip(
-        w: u32,
-        h: u32,
-        colorspace: ::y4m::Colorspace,
-        count: usize,
-    ) -> (Vec<u8>, Vec<Vec<u8>>) {
-        let mono = matches!(colorspace, ::y4m::Colorspace::Cmono);
-        let luma = (w * h) as usize;
-        let chroma = if mono { 0 } else { luma / 4 };
-        let frames: Vec<Vec<u8>> = (0..count)
-            .map(|i| {
-                (0..luma + 2 * chroma)
-                    .map(|b| (b * 31 + i * 7) as u8)
-                    .collect()
-            })
-            .collect();
-        let mut out = Vec::new();
-        {
-            let mut encoder = ::y4m::encode(w as usize, h as usize, ::y4m::Ratio::new(30000, 1001))
-                .with_colorspace(colorspace)
-                .write_header(&mut out)
-                .unwrap();
-            for frame in &frames {
-                let (y, rest) = frame.split_at(luma);
-                let (u, v) = rest.split_at(chroma);
-                encoder
-                    .write_frame(&::y4m::Frame::new([y, u, v], None))
-                    .unwrap();
-            }
-        }
-        (out, frames)
-    }
-
-    fn stdin_source(bytes: Vec<u8>, pixel: Option<PixelFormat>) -> Result<Y4mSource, SourceError> {
-        Y4mSource::from_reader(Y4mInput::Stdin, Cursor::new(bytes), pixel, false)
-    }
-
-    fn read_all(source: &mut Y4mSource, max: usize) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut dst = vec![0; source.format().frame_bytes()];
-        for seq in 1..=max as u64 {
-            match source.fill(seq, &mut dst).unwrap() {
-                Filled::Frame { .. } => out.push(dst.clone()),
-                Filled::End => break,
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn i420_frames_pass_through_bit_exact_then_end() {
-        let (bytes, frames) = clip(16, 8, ::y4m::Colorspace::C420jpeg, 3);
-        let mut source = stdin_source(bytes, None).unwrap();
-        assert_eq!(
-            source.format(),
-            FrameFormat::new(16, 8, PixelFormat::I420).unwrap()
-        );
-        let fps = source.native_fps().unwrap();
-        assert!((fps - 29.97).abs() < 0.01, "{fps}");
-        assert_eq!(read_all(&mut source, 10), frames);
-        let mut dst = vec![0; source.format().frame_bytes()];
-        assert_eq!(source.fill(9, &mut dst).unwrap(), Filled::End);
-    }
-
-    #[test]
-    fn mono_is_gray8() {
-        let (bytes, frames) = clip(6, 3, ::y4m::Colorspace::Cmono, 2);
-        let mut source = stdin_source(bytes, None).unwrap();
-        assert_eq!(
-            source.format(),
-            FrameFormat::new(6, 3, PixelFormat::Gray8).unwrap()
-        );
-        assert_eq!(read_all(&mut source, 10), frames);
-    }
-
-    #[test]
-    fn another_pixel_format_is_converted() {
-        let (bytes, frames) = clip(8, 4, ::y4m::Colorspace::C420, 2);
-        let mut source = stdin_source(bytes, Some(PixelFormat::Bgra)).unwrap();
-        let file = FrameFormat::new(8, 4, PixelFormat::I420).unwrap();
-        assert_eq!(source.file_format(), file);
-        assert_eq!(source.format(), file.with_pixel(PixelFormat::Bgra).unwrap());
-        let got = read_all(&mut source, 10);
-        assert_eq!(got.len(), 2);
-        let mut expected = vec![0; 8 * 4 * 4];
-        frame_vocab::convert(file, &frames[1], PixelFormat::Bgra, &mut expected).unwrap();
-        assert_eq!(got[1], expected);
-        assert!(
-            source.describe().contains("-> bgra"),
-            "{}",
-            source.describe()
-        );
-    }
-
-    #[test]
-    fn a_file_loops_from_the_start() {
-        let (bytes, frames) = clip(4, 2, ::y4m::Colorspace::C420, 3);
-        let dir = TempDir::new("y4m");
-        let input = Y4mInput::File(dir.write("clip.y4m", &bytes));
-        let mut source = Y4mSource::open(input.clone(), None, true).unwrap();
-        let got = read_all(&mut source, 7);
-        let expected: Vec<Vec<u8>> = frames.iter().cycle().take(7).cloned().collect();
-        assert_eq!(got, expected);
-        // Without --loop the same file ends.
-        let mut once = Y4mSource::open(input, None, false).unwrap();
-        assert_eq!(read_all(&mut once, 7), frames);
-    }
-
-    #[test]
-    fn an_empty_clip_ends_even_when_looping() {
-        let (bytes, _) = clip(4, 2, ::y4m::Colorspace::C420, 0);
-        let dir = TempDir::new("y4m");
-        let input = Y4mInput::File(dir.write("empty.y4m", &bytes));
-        let mut source = Y4mSource::open(input, None, true).unwrap();
-        assert!(read_all(&mut source, 3).is_empty());
-    }
-
-    #[test]
-    fn looping_stdin_is_refused() {
-        let err = Y4mSource::open(Y4mInput::Stdin, None, true).unwrap_err();
-        assert!(matches!(err, SourceError::Unsupported(_)), "{err}");
-    }
-
-    #[test]
-    fn unsupported_colour_spaces_are_named() {
-        for cs in ["444", "422", "420p10", "mono12", "411"] {
-            let bytes = format!("YUV4MPEG2 W4 H2 F25:1 C{cs}\nFRAME\n").into_bytes();
-            let err = stdin_source(bytes, None).unwrap_err();
-            match &err {
-                SourceError::Y4mColorspace { colorspace, .. } => assert_eq!(colorspace, cs),
-                other => panic!("C{cs}: {other:?}"),
-            }
-            assert!(err.to_string().contains(&format!("C{cs}")), "{err}");
-        }
-    }
-
-    #[test]
-    fn a_truncated_frame_is_an_error_naming_it() {
-        let (mut bytes, _) = clip(8, 4, ::y4m::Colorspace::C420, 3);
-        bytes.truncate(bytes.len() - 5);
-        let mut source = stdin_source(bytes, None).unwrap();
-        let mut dst = vec![0; source.format().frame_bytes()];
-        assert!(matches!(source.fill(1, &mut dst), Ok(Filled::Frame { .. })));
-        assert!(matches!(source.fill(2, &mut dst), Ok(Filled::Frame { .. })));
-        let err = source.fill(3, &mut dst).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                SourceError::TruncatedY4m {
-                    frame: 3,
-                    got: 49,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("frame 3"), "{err}");
-    }
-
-    #[test]
-    fn a_cut_frame_header_is_truncation_too() {
-        let (mut bytes, _) = clip(4, 2, ::y4m::Colorspace::C420, 1);
-        bytes.extend_from_slice(b"FRA");
-        let mut source = stdin_source(bytes, None).unwrap();
-        let mut dst = vec![0; source.format().frame_bytes()];
-        assert!(matches!(source.fill(1, &mut dst), Ok(Filled::Frame { .. })));
-        assert!(matches!(
-            source.fill(2, &mut dst),
-            Err(SourceError::TruncatedY4m {
-                frame: 2,
-                got: 3,
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn bad_headers_are_errors() {
-        let cases: [&[u8]; 5] = [
-            b"",
-            b"P6 4 4 255\n",
-            b"YUV4MPEG2 W4 F25:1\n",
-            b"YUV4MPEG2 W3 H3 C420\n",
-            b"YUV4MPEG2 W4 H2",
-        ];
-        for bytes in cases {
-            let err = stdin_source(bytes.to_vec(), None).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    SourceError::Y4mHeader { .. } | SourceError::Y4mFormat { .. }
-                ),
-                "{:?}: {err:?}",
-                String::from_utf8_lossy(bytes)
-            );
-        }
-        let err = Y4mSource::open(Y4mInput::File("/nonexistent/clip.y4m".into()), None, false)
-            .unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/clip.y4m"), "{err}");
-    }
-
-    #[test]
-    fn the_format_cannot_be_switched() {
-        let (bytes, _) = clip(4, 2, ::y4m::Colorspace::C420, 1);
-        let mut source = stdin_source(bytes, None).unwrap();
-        let other = FrameFormat::new(8, 8, PixelFormat::Bgra).unwrap();
-        assert!(matches!(
-            source.set_format(other),
-            Err(SourceError::Unsupported(_))
-        ));
-        assert!(matches!(
-            source.set_pattern(PatternKind::Moving),
-            Err(SourceError::Unsupported(_))
-        ));
-    }
-}
+mod tests;
