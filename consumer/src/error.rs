@@ -100,8 +100,8 @@ pub struct Unattached {
     pub wait: Duration,
     /// Whether a producer had been attached before (it went and none came back).
     pub after_loss: bool,
-    /// Why the last attempt failed.
-    pub last: OpenError,
+    /// Why the last attempt failed (boxed: it is large, and errors travel by value).
+    pub last: Box<OpenError>,
 }
 
 impl Unattached {
@@ -110,8 +110,9 @@ impl Unattached {
     /// denied, all seats taken and failing system calls are other errors (exit code 1).
     pub fn is_no_producer(&self) -> bool {
         !matches!(
-            self.last,
+            *self.last,
             OpenError::PermissionDenied { .. }
+                | OpenError::Refused(_)
                 | OpenError::AllSeatsTaken { .. }
                 | OpenError::Sys { .. }
         )
@@ -131,7 +132,7 @@ impl std::fmt::Display for Unattached {
         } else {
             write!(f, "cannot attach to stream {name} within {wait}")?;
         }
-        match &self.last {
+        match &*self.last {
             OpenError::NoProducer { .. } => write!(
                 f,
                 " (nothing is published under that name; start one with `producer --stream {name}`)"
@@ -144,7 +145,7 @@ impl std::fmt::Display for Unattached {
 impl std::error::Error for Unattached {
     // The last reason is part of the message; its own cause (an errno) comes next.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.last)
+        std::error::Error::source(&*self.last)
     }
 }
 
@@ -157,7 +158,7 @@ mod tests {
             name: StreamName::new("cam0").unwrap(),
             wait: Duration::from_millis(1500),
             after_loss,
-            last,
+            last: Box::new(last),
         }
     }
 

@@ -175,7 +175,7 @@ impl Session {
                         name: attach.stream.clone(),
                         wait: attach.wait,
                         after_loss: false,
-                        last: error,
+                        last: Box::new(error),
                     }
                     .into());
                 }
@@ -315,7 +315,7 @@ impl Session {
             name: self.attach.stream.clone(),
             wait: self.attach.wait,
             after_loss: true,
-            last: error,
+            last: Box::new(error),
         }))
     }
 
