@@ -5,6 +5,8 @@ end, so a crashed run never breaks the next. Nothing here sleeps to synchronise:
 wait for a line on a child's stderr, with a deadline that only catches hangs.
 """
 
+import ctypes
+import ctypes.util
 import itertools
 import os
 import pathlib
@@ -85,11 +87,17 @@ def stream(request):
     return make
 
 
+_librt = ctypes.CDLL(ctypes.util.find_library("rt") or "librt.so.1", use_errno=True)
+
+
 def _unlink(name: str):
+    """Unlinks the stream's shm object and its queues (a killed producer leaves them)."""
     try:
         os.unlink(f"/dev/shm/framepipe.{name}")
     except FileNotFoundError:
         pass
+    for queue_name in [f"/framepipe.{name}.ctl"] + [f"/framepipe.{name}.s{k}" for k in range(16)]:
+        _librt.mq_unlink(queue_name.encode())  # ENOENT for most: fine
 
 
 @pytest.fixture
@@ -104,11 +112,13 @@ def spawn():
 
     yield start
     for child in children:
-        child.kill()
+        # SIGTERM first: a producer then unlinks its objects itself.
+        child.kill(signal.SIGTERM)
         try:
             child.wait(HANG)
         except subprocess.TimeoutExpired:
-            pass
+            child.kill()
+            child.wait(HANG)
 
 
 @pytest.fixture
