@@ -7,10 +7,12 @@
 //! - [`writer`]: `Writer` and `WriteFrame`, frames written in place into the free slot.
 //! - [`control`]: `Control` (commands to a producer) and `list()`.
 //! - [`vocab`]: format parsing and `verify`.
+//! - [`bench`]: the Rust reader's take, timed for `bench/bench.py`.
 //!
 //! `unsafe` appears only in `view.rs`, where the buffer protocol needs it.
 #![deny(unsafe_code)]
 
+mod bench;
 mod control;
 mod errors;
 mod fork;
@@ -34,6 +36,7 @@ fn _framepipe(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<view::SlotBuffer>()?;
     module.add_function(wrap_pyfunction!(vocab::verify, module)?)?;
     module.add_function(wrap_pyfunction!(control::list, module)?)?;
+    module.add_function(wrap_pyfunction!(bench::_bench_rust_take, module)?)?;
     module.add_function(wrap_pyfunction!(fork::_after_fork_in_child, module)?)?;
     Ok(())
 }
