@@ -724,6 +724,34 @@ impl WriteFrame {
     }
 }
 
+impl Drop for WriteFrame {
+    fn drop(&mut self) {
+        // Entered but never exited (`__enter__` called by hand): the frame is abandoned,
+        // its slot stays reserved for the next one, and the writer may write again.
+        let open = self
+            .open
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(open) = open {
+            Python::attach(|py| {
+                open.buffer.bind(py).get().seal();
+                for array in [&open.array, &open.inner] {
+                    let _ = array
+                        .bind(py)
+                        .getattr("flags")
+                        .and_then(|flags| flags.setattr("writeable", false));
+                }
+                let _ = self.writer.get().with_state(py, |_, state| {
+                    state.writing = false;
+                    Ok(())
+                });
+                drop(open);
+            });
+        }
+    }
+}
+
 #[pymethods]
 impl WriteFrame {
     /// A writable numpy view of the free slot, shaped like `Frame.array`.

@@ -227,3 +227,20 @@ def test_opencv_publishes_a_clip_the_consumer_receives(stream, spawn, tmp_path):
         got = np.frombuffer(frame, np.uint8).reshape(120, 160, 4)[..., :3]
         want = np.frombuffer(reference[i * size:(i + 1) * size], np.uint8).reshape(120, 160, 4)[..., :3]
         assert np.array_equal(got, want), f"frame {i} differs"
+
+
+def test_a_frame_entered_but_never_exited_is_abandoned(stream):
+    name = stream()
+    with framepipe.Writer(name, 64, 48, "gray8") as writer, framepipe.Reader(name) as reader:
+        frame = writer.frame()
+        buf = frame.__enter__()
+        buf[:] = 9
+        del frame  # never exited: nothing is published, the view is read-only now
+        assert not buf.flags.writeable
+        del buf
+        with pytest.raises(framepipe.Timeout):
+            reader.frame(timeout=0.2)
+        with writer.frame() as buf:
+            buf[:] = 2
+        with reader.frame(timeout=5.0) as got:
+            assert (got.array == 2).all() and got.seq == 1
