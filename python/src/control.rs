@@ -131,11 +131,8 @@ pub fn list(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.uid() == euid)
         })
-        .filter_map(|entry| {
-            let file = entry.file_name();
-            let name = file.to_str()?.strip_prefix("framepipe.")?;
-            StreamName::new(name).ok()
-        })
+        .filter_map(|entry| StreamName::from_shm_file(entry.file_name().to_str()?))
+        .filter(StreamName::is_own)
         .collect();
     names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     names

@@ -25,8 +25,15 @@ use crate::view::{self, FrameBuffer};
 /// raises `KeyboardInterrupt` within this.
 pub const SLICE: Duration = Duration::from_millis(50);
 
-/// Parses a stream name, as a `ValueError`.
+/// Parses a stream name to read or command: `NAME` (one of this user's streams) or
+/// `USER/NAME` (another user's, shared with a group of ours), as a `ValueError`.
 pub fn stream_name(name: &str) -> PyResult<StreamName> {
+    name.parse::<StreamName>()
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Parses the name of a stream to produce: always one of this user's own.
+pub fn own_stream_name(name: &str) -> PyResult<StreamName> {
     StreamName::new(name).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 

@@ -38,7 +38,7 @@ use shm_frames::{MAX_SEATS, Published, RegionBuilder, Supervisor};
 
 use crate::errors::{self, FrameInUse};
 use crate::fork::ForkSafe;
-use crate::reader::{SLICE, stream_name};
+use crate::reader::{SLICE, own_stream_name};
 use crate::view::{self, SlotBuffer};
 use crate::vocab;
 
@@ -384,7 +384,7 @@ impl Writer {
         seats: u32,
         mode: u32,
     ) -> PyResult<Writer> {
-        let name = stream_name(stream)?;
+        let name = own_stream_name(stream)?;
         let format = vocab::frame_format(width, height, vocab::pixel(format)?)?;
         if !(1..=MAX_SEATS).contains(&(seats as usize)) {
             return Err(PyValueError::new_err(format!(

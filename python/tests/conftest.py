@@ -93,10 +93,10 @@ _librt = ctypes.CDLL(ctypes.util.find_library("rt") or "librt.so.1", use_errno=T
 def _unlink(name: str):
     """Unlinks the stream's shm object and its queues (a killed producer leaves them)."""
     try:
-        os.unlink(f"/dev/shm/framepipe.{name}")
+        os.unlink(f"/dev/shm/framepipe.{os.geteuid()}.{name}")
     except FileNotFoundError:
         pass
-    for queue_name in [f"/framepipe.{name}.ctl"] + [f"/framepipe.{name}.s{k}" for k in range(16)]:
+    for queue_name in [f"/framepipe.{os.geteuid()}.{name}.ctl"] + [f"/framepipe.{os.geteuid()}.{name}.s{k}" for k in range(16)]:
         _librt.mq_unlink(queue_name.encode())  # ENOENT for most: fine
 
 

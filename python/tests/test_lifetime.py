@@ -170,7 +170,7 @@ w2 = framepipe.Writer(name, 64, 48)
 with w2.frame() as buf:
     pass
 del w2; gc.collect()                         # garbage collection ends the stream
-assert not os.path.exists(f"/dev/shm/framepipe.{name}")
+assert not os.path.exists(f"/dev/shm/framepipe.{os.geteuid()}.{name}")
 w3 = framepipe.Writer(name, 64, 48)          # and released the name
 w3.close()
 print("OK")

@@ -62,7 +62,7 @@ def shm_mapping(name: str):
     ranges = []
     with open("/proc/self/maps") as maps:
         for line in maps:
-            if line.rstrip().endswith(f"/dev/shm/framepipe.{name}"):
+            if line.rstrip().endswith(f"/dev/shm/framepipe.{os.geteuid()}.{name}"):
                 start, end = line.split()[0].split("-")
                 ranges.append((int(start, 16), int(end, 16)))
     return ranges
@@ -237,4 +237,4 @@ def test_readme_snippet_runs_under_dev_mode(stream, producer):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(48, 64, 4) True"
-    assert os.path.exists(f"/dev/shm/framepipe.{name}")
+    assert os.path.exists(f"/dev/shm/framepipe.{os.geteuid()}.{name}")

@@ -174,7 +174,7 @@ def test_control_commands_reach_a_python_writer(stream):
             reader.frame(timeout=HANG)  # the stream stops at once, whatever Python does
         with pytest.raises(framepipe.ProducerGone, match="Shutdown"):
             writer.publish(image)
-    assert not os.path.exists(f"/dev/shm/framepipe.{name}")
+    assert not os.path.exists(f"/dev/shm/framepipe.{os.geteuid()}.{name}")
 
 
 def test_control_without_producer(stream):
