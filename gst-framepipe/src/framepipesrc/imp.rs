@@ -370,6 +370,38 @@ impl BaseSrcImpl for FramepipeSrc {
         BaseSrcImplExt::parent_query(self, query)
     }
 
+    fn decide_allocation(
+        &self,
+        query: &mut gst::query::Allocation,
+    ) -> Result<(), gst::LoggableError> {
+        // Buffers come from a video pool of whole frames, reused frame after frame: a fresh
+        // allocation per frame would fault in (and zero) every page of it each time.
+        let (caps, _) = query.get_owned();
+        let Some(caps) = caps else {
+            // The deferred first negotiation (no stream yet): nothing to allocate for.
+            return self.parent_decide_allocation(query);
+        };
+        let info = gst_video::VideoInfo::from_caps(&caps)
+            .map_err(|_| gst::loggable_error!(CAT, "allocation for caps {caps}"))?;
+        let size = u32::try_from(info.size())
+            .map_err(|_| gst::loggable_error!(CAT, "frames of {} bytes", info.size()))?;
+        let pools = query.allocation_pools();
+        match pools.first() {
+            Some((Some(pool), pool_size, min, max)) => {
+                query.set_nth_allocation_pool(0, Some(pool), size.max(*pool_size), *min, *max);
+            }
+            _ => {
+                let pool = gst_video::VideoBufferPool::new();
+                if pools.is_empty() {
+                    query.add_allocation_pool(Some(&pool), size, 0, 0);
+                } else {
+                    query.set_nth_allocation_pool(0, Some(&pool), size, 0, 0);
+                }
+            }
+        }
+        self.parent_decide_allocation(query)
+    }
+
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
         self.flushing.store(true, Ordering::Relaxed);
         Ok(())
@@ -576,7 +608,13 @@ impl FramepipeSrc {
             }
         };
         *corrupt_in_a_row = 0;
-        let mut buffer = gst::Buffer::with_size(info.size()).map_err(|_| {
+        let pooled = self
+            .obj()
+            .buffer_pool()
+            .and_then(|pool| pool.acquire_buffer(None).ok())
+            .filter(|buffer| buffer.size() >= info.size());
+        let fresh = || gst::Buffer::with_size(info.size());
+        let mut buffer = pooled.map_or_else(fresh, Ok).map_err(|_| {
             gst::element_imp_error!(
                 self,
                 gst::ResourceError::NoSpaceLeft,
