@@ -43,8 +43,12 @@ measure() {
         if [[ -n $ready ]]; then
             until [[ -e $ready ]]; do sleep 0.01; done
         fi
+        # shmsrc fails if it connects before shmsink listens: try again (a few times).
         # shellcheck disable=SC2086
-        taskset -c 1 gst-launch-1.0 -q $receiver >/dev/null
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            taskset -c 1 gst-launch-1.0 -q $receiver >/dev/null 2>&1 && break
+            sleep 0.05
+        done
         kill -INT "$sender_pid" 2>/dev/null || true
         wait "$sender_pid" 2>/dev/null || true
     ); } 2>&1 | tail -n 1)

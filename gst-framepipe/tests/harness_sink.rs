@@ -306,7 +306,10 @@ fn wait_for_consumers_holds_frames_back_until_unlock() {
 
     // Nothing was published while nobody was there.
     let mut reader = reader(&stream);
-    assert!(reader.try_latest().unwrap().is_none());
+    assert!(matches!(
+        reader.wait_frame(Duration::ZERO),
+        Err(WaitError::Timeout)
+    ));
 
     // With a consumer on its seat the next buffer goes through.
     h.set_src_caps(info.to_caps().unwrap());

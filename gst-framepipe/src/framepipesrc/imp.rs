@@ -587,25 +587,7 @@ impl FramepipeSrc {
     ) -> Result<Step, gst::FlowError> {
         let frame = match reader.wait_frame(SLICE) {
             Ok(frame) => frame,
-            Err(WaitError::Timeout) => return Ok(Step::Idle),
-            Err(WaitError::Stopped) => return Ok(Step::Lost { stopped: true }),
-            Err(WaitError::ProducerGone | WaitError::Replaced) => {
-                return Ok(Step::Lost { stopped: false });
-            }
-            Err(WaitError::Corrupt(corrupt)) => {
-                *corrupt_in_a_row += 1;
-                gst::warning!(CAT, imp = self, "corrupt region: {corrupt}");
-                if *corrupt_in_a_row >= MAX_CONSECUTIVE_CORRUPT {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Decode,
-                        ("the stream's region stays corrupt: {corrupt}")
-                    );
-                    return Err(gst::FlowError::Error);
-                }
-                // Garbage in `latest` or a slot: a fresh seat and seq may get past it.
-                return Ok(Step::Lost { stopped: false });
-            }
+            Err(e) => return self.no_frame(e, corrupt_in_a_row),
         };
         *corrupt_in_a_row = 0;
         let pooled = self
@@ -641,6 +623,37 @@ impl FramepipeSrc {
         }
         self.stamp(buffer.get_mut().ok_or(gst::FlowError::Error)?, &frame_info);
         Ok(Step::Frame(buffer))
+    }
+
+    /// What a wait without a frame means. Written as a chain rather than a `match` so a
+    /// reason the library adds later (an owned hold's "frame in use") lands in the last
+    /// branch, an element error, instead of breaking the build.
+    fn no_frame(&self, e: WaitError, corrupt_in_a_row: &mut u32) -> Result<Step, gst::FlowError> {
+        if matches!(e, WaitError::Timeout) {
+            return Ok(Step::Idle);
+        }
+        if matches!(e, WaitError::Stopped) {
+            return Ok(Step::Lost { stopped: true });
+        }
+        if matches!(e, WaitError::ProducerGone | WaitError::Replaced) {
+            return Ok(Step::Lost { stopped: false });
+        }
+        if let WaitError::Corrupt(corrupt) = e {
+            *corrupt_in_a_row += 1;
+            gst::warning!(CAT, imp = self, "corrupt region: {corrupt}");
+            if *corrupt_in_a_row >= MAX_CONSECUTIVE_CORRUPT {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Decode,
+                    ("the stream's region stays corrupt: {corrupt}")
+                );
+                return Err(gst::FlowError::Error);
+            }
+            // Garbage in `latest` or a slot: a fresh seat and seq may get past it.
+            return Ok(Step::Lost { stopped: false });
+        }
+        gst::element_imp_error!(self, gst::ResourceError::Read, ("cannot read a frame: {e}"));
+        Err(gst::FlowError::Error)
     }
 
     /// Stamps PTS with the inverse of framepipesink's mapping:
