@@ -168,7 +168,8 @@ impl ObjectImpl for FramepipeSrc {
                     .nick("Stream")
                     .blurb(
                         "Name of the framepipe stream to read ([A-Za-z0-9_-]{1,32}; per \
-                         user, like `consumer --stream`)",
+                         user, like `consumer --stream`; USER/NAME for another user's \
+                         stream shared with a group of yours)",
                     )
                     .default_value(Some(DEFAULT_STREAM))
                     .mutable_ready()
@@ -298,7 +299,10 @@ impl ElementImpl for FramepipeSrc {
 impl BaseSrcImpl for FramepipeSrc {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = lock(&self.settings).clone();
-        let name = StreamName::new(&settings.stream)
+        // NAME, or USER/NAME for another user's stream shared with a group of ours.
+        let name = settings
+            .stream
+            .parse::<StreamName>()
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("stream: {e}")))?;
         *lock(&self.stats) = Stats::default();
         *lock(&self.negotiation) = Negotiation::default();
