@@ -166,6 +166,9 @@ def test_kill_9_under_a_waiting_reader(stream, producer):
 def test_ctrl_c_interrupts_a_wait(stream, producer):
     name = stream()
     child = producer(name, "--size", "64x48", "--fps", "100")
+    # A frame must be published before the pause, or the child's first wait has none.
+    with framepipe.Reader(name) as first:
+        first.frame(timeout=HANG).close()
     assert framepipe.Control(name).pause()
     child.wait_line("paused")
     code = (
