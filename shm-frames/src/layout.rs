@@ -31,12 +31,7 @@ pub(crate) const MAX_SLOTS: usize = MAX_SEATS + 2;
 /// The page size the layout is aligned to (slots start on this boundary).
 pub(crate) const PAGE: usize = 4096;
 
-/// The producer is live.
-pub(crate) const STATE_LIVE: u32 = 1;
-/// The producer is exiting cleanly; the object is about to be unlinked.
-pub(crate) const STATE_STOPPING: u32 = 2;
-/// A new object (epoch + 1) replaces this one under the same name.
-pub(crate) const STATE_REPLACED: u32 = 3;
+pub(crate) use crate::protocol::{STATE_LIVE, STATE_REPLACED, STATE_STOPPING};
 
 /// A value aligned to its own cache line, so the producer and each consumer do not
 /// false-share.
@@ -306,6 +301,15 @@ impl SlotTable for Table<'_> {
 
     fn hold(&self, seat: usize) -> &AtomicU32 {
         &self.header.seats[seat].hold
+    }
+
+    fn state(&self) -> &AtomicU32 {
+        &self.header.state
+    }
+
+    fn slot_meta(&self, slot: usize) -> [&AtomicU64; 3] {
+        let meta = &self.header.slots[slot];
+        [&meta.seq, &meta.capture_ns, &meta.publish_ns]
     }
 }
 

@@ -3,13 +3,13 @@
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::{Corrupt, OpenError, WaitError};
 use crate::layout::{STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table};
 use crate::liveness;
-use crate::protocol::{self, SeatState, SeatWord, SlotTable, Take, TakeCorrupt};
+use crate::protocol::{self, Look, SeatState, SeatWord, SlotTable, TakeCorrupt};
 use crate::region::Region;
 use crate::sem::Woken;
 use crate::slot::{FrameRef, OwnedFrame};
@@ -221,7 +221,7 @@ impl Reader {
             return Err(WaitError::FrameInUse);
         }
         // The fast path (a frame is there) reads no clock.
-        if let Some(info) = self.try_take()? {
+        if let Some(info) = self.take_with(Step::Look)? {
             return Ok(info);
         }
         let start = monotonic_ns();
@@ -237,12 +237,9 @@ impl Reader {
             }
         };
         loop {
-            if let Some(info) = self.try_take()? {
-                return Ok(info);
-            }
             let now = monotonic_ns();
             if now >= next_check || now >= deadline.as_ns() {
-                self.check_producer()?;
+                self.check_alive()?;
                 next_check = now.saturating_add(slice_ns);
                 if now >= deadline.as_ns() {
                     return Err(WaitError::Timeout);
@@ -251,17 +248,15 @@ impl Reader {
             let until = deadline.as_ns().min(next_check);
             if now < spin_until {
                 self.spin(until.min(spin_until));
+                if let Some(info) = self.take_with(Step::Look)? {
+                    return Ok(info);
+                }
                 continue;
             }
             let sem = self.seat.region.sem(self.seat.index);
             match sem.wait_until(Deadline::from_ns(until)) {
-                Woken::Posted => {
-                    // SYNC POINT: hazard-fence (wake side): the producer posted after its
-                    // fence; ours orders our next look at `latest` after the wake.
-                    fence(Ordering::SeqCst);
-                    // A wake without a frame may be a state change: look at once.
-                    self.check_state()?;
-                }
+                // A wake is a hint to look again: a frame, or a state change.
+                Woken::Posted => {}
                 Woken::TimedOut | Woken::Interrupted => {}
                 // A garbage semaphore: poll `latest` every millisecond instead (degraded
                 // latency, never a hang and never a busy loop).
@@ -271,30 +266,34 @@ impl Reader {
                         .min(Duration::from_millis(1)),
                 ),
             }
+            // After any return from the wait (a post may have come with a timeout) the
+            // protocol's after-wake step: its fence, then a frame before the state.
+            if let Some(info) = self.take_with(Step::AfterWake)? {
+                return Ok(info);
+            }
         }
     }
 
-    /// Checks that the producer is alive: state Live, its lock held, a fresh heartbeat.
-    pub fn check_producer(&self) -> Result<(), WaitError> {
-        self.check_state()?;
-        producer_alive(&self.seat.region).map_err(|_| WaitError::ProducerGone)
-    }
-
-    fn check_state(&self) -> Result<(), WaitError> {
-        // SYNC POINT: state (Acquire side).
-        match self.seat.region.header().state.load(Ordering::Acquire) {
-            STATE_LIVE => Ok(()),
-            STATE_STOPPING => Err(WaitError::Stopped),
-            STATE_REPLACED => Err(WaitError::Replaced),
-            other => Err(Corrupt::State(other).into()),
+    /// Within a wait: fails when the producer is dead or hung, but not before one more
+    /// look, so a frame published just before it died is still taken by the next call.
+    fn check_alive(&mut self) -> Result<(), WaitError> {
+        if producer_alive(&self.seat.region).is_ok() || self.changed() {
+            return Ok(());
         }
+        Err(WaitError::ProducerGone)
     }
 
+    /// Whether there is anything to look at since the last frame taken.
+    fn changed(&self) -> bool {
+        protocol::changed_since(&self.table(), self.last_seq)
+    }
+
+    /// Spins until something changed since the last frame taken (not since the spin
+    /// began: a frame published between the last look and here is not missed), or until
+    /// `until_ns`.
     fn spin(&self, until_ns: u64) {
-        let latest = &self.seat.region.header().latest.0;
-        let seen = latest.load(Ordering::Relaxed);
         let mut spins = 0u32;
-        while latest.load(Ordering::Relaxed) == seen {
+        while !self.changed() {
             std::hint::spin_loop();
             spins += 1;
             if spins % SPINS_PER_YIELD == 0 {
@@ -306,21 +305,28 @@ impl Reader {
         }
     }
 
-    fn try_take(&mut self) -> Result<Option<FrameInfo>, WaitError> {
+    /// Takes a frame through the protocol's `look`, or its `after_wake` step.
+    fn take_with(&mut self, step: Step) -> Result<Option<FrameInfo>, WaitError> {
         if self.detached {
             // No seat: the producer would not respect our hold.
             return Err(WaitError::ProducerGone);
         }
         let table = self.table();
-        let latest = match protocol::take(&table, self.seat.index as usize, self.last_seq) {
-            Take::Nothing | Take::Contended => return Ok(None),
-            Take::Corrupt(TakeCorrupt::SlotOutOfRange { word }) => {
+        let (seat, last) = (self.seat.index as usize, self.last_seq);
+        let look = match step {
+            Step::Look => protocol::look(&table, seat, last),
+            Step::AfterWake => protocol::after_wake(&table, seat, last),
+        };
+        let latest = match look {
+            Look::Nothing => return Ok(None),
+            Look::Ended(state) => return state_error(state).map(|()| None),
+            Look::Corrupt(TakeCorrupt::SlotOutOfRange { word }) => {
                 return Err(Corrupt::LatestSlot { word }.into());
             }
-            Take::Corrupt(TakeCorrupt::SeqWentBack { seen, last }) => {
+            Look::Corrupt(TakeCorrupt::SeqWentBack { seen, last }) => {
                 return Err(Corrupt::SeqWentBack { seen, last }.into());
             }
-            Take::Taken(latest) => latest,
+            Look::Taken(latest) => latest,
         };
         let taken_ns = monotonic_ns();
         let meta = &self.seat.region.header().slots[latest.slot as usize];
@@ -447,6 +453,25 @@ impl Reader {
     /// The options it was opened with.
     pub fn options(&self) -> ReaderOptions {
         self.options
+    }
+}
+
+/// Which of the protocol's consumer steps a take goes through.
+#[derive(Clone, Copy)]
+enum Step {
+    /// `protocol::look`: before any wait, and after a spin.
+    Look,
+    /// `protocol::after_wake`: after a semaphore wait returned.
+    AfterWake,
+}
+
+/// The error for a region state other than Live.
+fn state_error(state: u32) -> Result<(), WaitError> {
+    match state {
+        STATE_LIVE => Ok(()),
+        STATE_STOPPING => Err(WaitError::Stopped),
+        STATE_REPLACED => Err(WaitError::Replaced),
+        other => Err(Corrupt::State(other).into()),
     }
 }
 

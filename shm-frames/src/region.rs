@@ -22,7 +22,7 @@ use crate::layout::{
     HEADER_PAGES_BYTES, Header, LAYOUT_VERSION, Layout, MAGIC, MAX_SEATS, PAGE, STATE_LIVE, Table,
 };
 use crate::liveness;
-use crate::protocol::NO_SLOT;
+use crate::protocol::{self, NO_SLOT};
 use crate::sem::Semaphore;
 use frame_vocab::clock::monotonic_ns;
 use frame_vocab::format::FrameFormat;
@@ -310,7 +310,9 @@ impl Region {
             if header.magic.load(Ordering::Acquire) != MAGIC {
                 return None;
             }
-            Some(mark(header, crate::layout::STATE_REPLACED, MAX_SEATS))
+            // Its seat count is not validated: wake every seat the header has room for.
+            mark(header, crate::layout::STATE_REPLACED, MAX_SEATS);
+            Some(header.epoch.load(Ordering::Relaxed))
         })();
         let _ = shm_unlink(object.as_str());
         epoch
@@ -386,13 +388,11 @@ impl Region {
     }
 }
 
-/// Stores `state` (Release: a consumer that sees it also sees everything before) and posts
-/// the first `seats` semaphores so sleepers look. Returns the header's epoch.
-fn mark(header: &Header, state: u32, seats: usize) -> u64 {
-    // SYNC POINT: state. Pairs with consumers' Acquire loads of `state`.
-    header.state.store(state, Ordering::Release);
+/// Sets `state` through the protocol (a consumer that sees it still takes every frame
+/// published before) and posts every seat's semaphore of `table` so sleepers look.
+fn mark(header: &Header, state: u32, seats: usize) {
+    protocol::announce(&header.state, state);
     for seat in header.seats.iter().take(seats.min(MAX_SEATS)) {
         Semaphore::new(&seat.sem.0).post();
     }
-    header.epoch.load(Ordering::Relaxed)
 }

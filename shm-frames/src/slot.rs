@@ -51,8 +51,9 @@ impl WriteSlot<'_> {
         self.publish_with(capture_ns, |_, _| {})
     }
 
-    /// Publishes like [`WriteSlot::publish`], calling `notify(seat, &published)` for each
-    /// live seat just before its semaphore is posted (to send it the frame's metadata).
+    /// Publishes like [`WriteSlot::publish`], then calls `notify(seat, &published)` for each
+    /// live seat, after every seat's semaphore was posted (to send it the frame's metadata
+    /// without delaying any wake).
     pub fn publish_with(
         self,
         capture_ns: Option<u64>,

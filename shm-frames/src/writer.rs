@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use crate::error::CreateError;
 use crate::layout::{MAX_SLOTS, STATE_REPLACED, STATE_STOPPING};
 use crate::liveness;
-use crate::protocol::{self, Latest, MAX_SEQ, SeatState};
+use crate::protocol::{self, Latest, MAX_SEQ, SeatState, Stamp, Wake};
 use crate::region::Region;
 use crate::slot::WriteSlot;
 use frame_vocab::clock::monotonic_ns;
@@ -142,6 +142,10 @@ impl Writer {
         self.next_seq
     }
 
+    /// Publishes the frame written into `slot` (the protocol's one publish sequence), posts
+    /// every occupied seat's semaphore, and only after all the posts calls
+    /// `notify(seat, &published)` for each live seat (to send it the frame's metadata), so
+    /// no wake waits for a message send.
     pub(crate) fn publish_slot(
         &mut self,
         slot: u32,
@@ -156,31 +160,26 @@ impl Writer {
             capture_ns: capture_ns.unwrap_or(publish_ns),
             publish_ns,
         };
-        let meta = &header.slots[slot as usize];
-        // Relaxed: published by the Release store of `latest` in protocol::publish.
-        meta.seq.store(published.seq, Ordering::Relaxed);
-        meta.capture_ns
-            .store(published.capture_ns, Ordering::Relaxed);
-        meta.publish_ns
-            .store(published.publish_ns, Ordering::Relaxed);
-        let latest = Latest {
+        let stamp = Stamp {
+            seq: published.seq,
+            capture_ns: published.capture_ns,
+            publish_ns,
+        };
+        let wake = protocol::publish_frame(&self.region.table(), slot, stamp);
+        for seat in Wake::seats(wake.occupied) {
+            self.region.sem(seat).post_if_zero();
+        }
+        self.latest = Some(Latest {
             seq: published.seq,
             slot,
-        };
-        let table = self.region.table();
-        protocol::publish(&table, latest);
-        self.latest = Some(latest);
+        });
         self.last_written[slot as usize] = published.seq;
         self.next_seq += 1;
+        // Relaxed: statistics and liveness for peers, no data hangs on them.
         header.published.store(published.seq, Ordering::Relaxed);
         header.heartbeat_ns.store(publish_ns, Ordering::Relaxed);
-        for seat in 0..self.region.layout().seats {
-            if let Some(word) = protocol::seat_is_occupied(&table, seat as usize) {
-                if word.state() == SeatState::Live {
-                    notify(seat, &published);
-                }
-                self.region.sem(seat).post_if_zero();
-            }
+        for seat in Wake::seats(wake.live) {
+            notify(seat, &published);
         }
         published
     }
