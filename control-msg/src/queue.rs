@@ -358,6 +358,12 @@ impl EventSender {
         )?))
     }
 
+    /// A second, non-owning handle on this very queue (a new descriptor, so two threads
+    /// send without sharing a lock); dropping it leaves the name alone.
+    pub fn second_handle(&self) -> Result<EventSender, OpenError> {
+        Queue::open(self.queue.name.clone(), MQ_OFlag::O_WRONLY).map(Sender::from_queue)
+    }
+
     /// Unlinks seat `seat`'s event queue if a previous producer left one; returns whether
     /// there was one.
     pub fn remove_stale(owner: &StreamOwner, seat: u32) -> Result<bool, CreateError> {

@@ -5,9 +5,9 @@
 //! look dead: the heartbeat and the queue never wait for a frame.
 
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -17,7 +17,9 @@ use frame_vocab::{ClaimError, FrameFormat, StreamOwner, monotonic_ns};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use shm_frames::{CreateError, RegionBuilder, ReplaceError, Supervisor, Writer};
+use shm_frames::{
+    CreateError, MAX_SEATS, Published, RegionBuilder, ReplaceError, Supervisor, Writer,
+};
 
 use crate::SourceError;
 use crate::config::{Config, DEFAULT_FPS};
@@ -98,7 +100,8 @@ enum Request {
     SetPattern(PatternKind),
 }
 
-/// State the two threads share.
+/// State the two threads share: atomics only. No lock is shared, so a frame never waits
+/// for the service thread (its `Pong` replies and stats go through handles of its own).
 struct Shared {
     stop: AtomicBool,
     paused: AtomicBool,
@@ -111,34 +114,59 @@ struct Shared {
     late: AtomicU64,
     skipped: AtomicU64,
     epoch: AtomicU64,
-    supervisor: Mutex<Supervisor>,
-    /// One event queue per seat (None if it could not be created).
-    events: Mutex<Vec<Option<EventSender>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock only means the other thread panicked; the data is still usable.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// One thread's handles on the seats' event queues (None where a queue could not be made).
+/// The service thread holds the owning ones, the frame thread second handles on the same
+/// queues.
+struct Seats {
+    events: Vec<Option<EventSender>>,
 }
 
-impl Shared {
-    /// Sends `event` to every occupied seat's queue, then wakes it (consumers look at their
-    /// queue after each wake). Never blocks: a full queue drops the message.
-    fn broadcast(&self, event: &Event) {
-        let supervisor = lock(&self.supervisor).clone();
-        self.broadcast_via(&supervisor, event);
-    }
-
-    /// `broadcast` to the seats of the region `supervisor` follows.
-    fn broadcast_via(&self, supervisor: &Supervisor, event: &Event) {
-        let mut events = lock(&self.events);
+impl Seats {
+    /// Sends `event` to every occupied seat of the region `supervisor` follows, then wakes
+    /// it (consumers look at their queue after each wake). Never blocks: a full queue drops
+    /// the message.
+    fn broadcast(&mut self, supervisor: &Supervisor, event: &Event) {
         for seat in supervisor.seats() {
-            if let Some(Some(sender)) = events.get_mut(seat.seat as usize) {
+            if let Some(Some(sender)) = self.events.get_mut(seat.seat as usize) {
                 if let Ok(Sent::DroppedFull) | Err(_) = sender.send(event) {
                     tracing::trace!(seat = seat.seat, "event dropped");
                 }
             }
             supervisor.wake(seat.seat);
+        }
+    }
+
+    /// Second handles on the same queues, for the frame thread.
+    fn second_handles(&self) -> Seats {
+        let events = self
+            .events
+            .iter()
+            .map(|sender| {
+                sender.as_ref().and_then(|s| match s.second_handle() {
+                    Ok(second) => Some(second),
+                    Err(e) => {
+                        tracing::warn!("no frame-thread handle on {}: {e}", s.name());
+                        None
+                    }
+                })
+            })
+            .collect();
+        Seats { events }
+    }
+
+    /// The frame's metadata to seat `seat`, after its wake (best-effort, non-blocking).
+    fn frame_meta(&mut self, seat: u32, published: &Published, format: FrameFormat) {
+        if let Some(Some(sender)) = self.events.get_mut(seat as usize) {
+            let _ = sender.send(&Event::FrameMeta {
+                seq: published.seq,
+                slot: published.slot,
+                format,
+                capture_ns: published.capture_ns,
+                publish_ns: published.publish_ns,
+                flags: 0,
+            });
         }
     }
 }
@@ -172,8 +200,23 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
         None => source.native_fps().unwrap_or(DEFAULT_FPS),
     };
     let format = source.format();
+    // The region first: no queue is created or unlinked before its check has passed (a
+    // live producer's region refuses us here).
+    let writer = RegionBuilder::new(&owner, format)
+        .seats(config.seats)
+        .mode(config.mode)
+        .create()?;
     let queue_config = QueueConfig::new().mode(config.mode);
     let mut commands = CommandReceiver::create(&owner, &queue_config)?;
+    // Creating a seat's queue replaces a stale one; those above our seat count (left by a
+    // producer with more seats) are removed here.
+    for seat in config.seats..MAX_SEATS as u32 {
+        match EventSender::remove_stale(&owner, seat) {
+            Ok(true) => tracing::info!("removed the stale event queue of seat {seat}"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot remove a stale event queue: {e}"),
+        }
+    }
     let events = (0..config.seats)
         .map(
             |seat| match EventSender::create(&owner, seat, &queue_config) {
@@ -186,10 +229,8 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
             },
         )
         .collect();
-    let writer = RegionBuilder::new(&owner, format)
-        .seats(config.seats)
-        .mode(config.mode)
-        .create()?;
+    let seats = Seats { events };
+    let frame_seats = seats.second_handles();
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         paused: AtomicBool::new(false),
@@ -200,8 +241,6 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
         late: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
         epoch: AtomicU64::new(writer.epoch()),
-        supervisor: Mutex::new(writer.supervisor()),
-        events: Mutex::new(events),
     });
     tracing::info!(
         "ready: stream {} {} at {} fps from {}, {} seat(s), epoch {}",
@@ -218,21 +257,32 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     );
 
     let (requests_tx, requests_rx) = channel();
+    let (supervisors_tx, supervisors_rx) = channel();
     let (done_tx, frame_done) = channel::<()>();
+    let supervisor = writer.supervisor();
     let frame_thread = {
         let shared = shared.clone();
+        let mut frame = FrameThread {
+            shared,
+            seats: frame_seats,
+            requests: requests_rx,
+            supervisors: supervisors_tx,
+        };
         let limit = config.frames;
         std::thread::Builder::new()
             .name("frames".into())
             .spawn(move || {
                 let _done = done_tx; // Dropped when the thread ends: the event `finish` awaits.
-                frame_loop(writer, source, &shared, &requests_rx, limit, fps)
+                frame.run(writer, source, limit, fps)
             })
             .map_err(RunError::Thread)?
     };
 
     let mut service = Service {
         shared: &shared,
+        seats,
+        supervisor,
+        supervisors: supervisors_rx,
         requests: requests_tx,
         last_stats: monotonic_ns(),
         last_published: 0,
@@ -242,14 +292,16 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     shared.stop.store(true, Ordering::Relaxed);
     // The service returns a reason exactly when it stopped the frame thread.
     let stopped_by_service = ended.unwrap_or(StopReason::Signal);
-    let reason = match finish(&shared, frame_thread, &frame_done)? {
+    let reason = match service.finish(frame_thread, &frame_done)? {
         FrameEnd::Own(reason) => reason,
         FrameEnd::Stopped => stopped_by_service,
         FrameEnd::Stuck => {
             tracing::warn!("the source does not return; ending the stream without it");
-            shared.broadcast(&Event::Stopping);
-            lock(&shared.supervisor).stop_stream();
-            lock(&shared.events).clear();
+            service.follow_replacements();
+            let supervisor = service.supervisor.clone();
+            service.seats.broadcast(&supervisor, &Event::Stopping);
+            supervisor.stop_stream();
+            service.seats.events.clear();
             stopped_by_service
         }
     };
@@ -280,34 +332,14 @@ enum FrameEnd {
     Stuck,
 }
 
-/// Waits for the frame thread to end (its `done` sender drops when it does), keeping the
-/// heartbeat meanwhile, for at most the grace.
-fn finish(
-    shared: &Shared,
-    frame_thread: JoinHandle<Result<Option<StopReason>, RunError>>,
-    done: &Receiver<()>,
-) -> Result<FrameEnd, RunError> {
-    let deadline = monotonic_ns() + FRAME_THREAD_GRACE.as_nanos() as u64;
-    loop {
-        // Keep the stream alive while the frame thread winds down.
-        lock(&shared.supervisor).beat();
-        let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
-        match done.recv_timeout(left.min(BEAT)) {
-            Err(RecvTimeoutError::Disconnected) => break,
-            _ if left.is_zero() => return Ok(FrameEnd::Stuck),
-            _ => continue,
-        }
-    }
-    match frame_thread.join() {
-        Ok(Ok(Some(reason))) => Ok(FrameEnd::Own(reason)),
-        Ok(Ok(None)) => Ok(FrameEnd::Stopped),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(RunError::Panicked),
-    }
-}
-
 struct Service<'a> {
     shared: &'a Shared,
+    /// The owning handles on the seats' event queues (for `Pong` and `Stopping`).
+    seats: Seats,
+    /// The region the frame thread currently publishes in.
+    supervisor: Supervisor,
+    /// A new supervisor from the frame thread after each format change.
+    supervisors: Receiver<Supervisor>,
     requests: std::sync::mpsc::Sender<Request>,
     last_stats: u64,
     last_published: u64,
@@ -316,6 +348,40 @@ struct Service<'a> {
 }
 
 impl Service<'_> {
+    /// Moves to the region of the frame thread's latest format change, if any.
+    fn follow_replacements(&mut self) {
+        while let Ok(supervisor) = self.supervisors.try_recv() {
+            self.supervisor = supervisor;
+        }
+    }
+
+    /// Waits for the frame thread to end (its `done` sender drops when it does), keeping
+    /// the heartbeat meanwhile, for at most the grace.
+    fn finish(
+        &mut self,
+        frame_thread: JoinHandle<Result<Option<StopReason>, RunError>>,
+        done: &Receiver<()>,
+    ) -> Result<FrameEnd, RunError> {
+        let deadline = monotonic_ns() + FRAME_THREAD_GRACE.as_nanos() as u64;
+        loop {
+            // Keep the stream alive while the frame thread winds down.
+            self.follow_replacements();
+            self.supervisor.beat();
+            let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
+            match done.recv_timeout(left.min(BEAT)) {
+                Err(RecvTimeoutError::Disconnected) => break,
+                _ if left.is_zero() => return Ok(FrameEnd::Stuck),
+                _ => continue,
+            }
+        }
+        match frame_thread.join() {
+            Ok(Ok(Some(reason))) => Ok(FrameEnd::Own(reason)),
+            Ok(Ok(None)) => Ok(FrameEnd::Stopped),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(RunError::Panicked),
+        }
+    }
+
     /// Serves heartbeat, commands and signals until a stop; returns why, or `None` if the
     /// frame thread ended on its own.
     fn serve(
@@ -332,9 +398,9 @@ impl Service<'_> {
             ];
             // EINTR or a poll error just ends this slice early.
             let _ = poll(&mut fds, PollTimeout::from(beat_ms));
-            let supervisor = lock(&self.shared.supervisor).clone();
+            self.follow_replacements();
             // shm-frames logs each seat it reclaims.
-            supervisor.beat();
+            self.supervisor.beat();
             self.announce_pause();
             if let Ok(Some(info)) = signalfd.read_signal() {
                 tracing::info!("signal {}: stopping", info.ssi_signo);
@@ -348,7 +414,7 @@ impl Service<'_> {
             if frame_thread.is_finished() {
                 return None;
             }
-            self.maybe_log_stats(&supervisor);
+            self.maybe_log_stats();
         }
     }
 
@@ -377,7 +443,10 @@ impl Service<'_> {
             Command::SetPattern(pattern) => {
                 let _ = self.requests.send(Request::SetPattern(pattern));
             }
-            Command::Ping { nonce } => shared.broadcast(&Event::Pong { nonce }),
+            Command::Ping { nonce } => {
+                self.seats
+                    .broadcast(&self.supervisor, &Event::Pong { nonce });
+            }
             Command::Shutdown => {
                 tracing::info!("Shutdown command: stopping");
                 return Some(StopReason::Shutdown);
@@ -399,7 +468,7 @@ impl Service<'_> {
         }
     }
 
-    fn maybe_log_stats(&mut self, supervisor: &Supervisor) {
+    fn maybe_log_stats(&mut self) {
         let now = monotonic_ns();
         let elapsed = now - self.last_stats;
         if elapsed < STATS_EVERY.as_nanos() as u64 {
@@ -411,7 +480,7 @@ impl Service<'_> {
             "{fps:.1} fps, {published} frames, {} late, {} skipped, {} consumer(s){}",
             self.shared.late.load(Ordering::Relaxed),
             self.shared.skipped.load(Ordering::Relaxed),
-            supervisor.seats().len(),
+            self.supervisor.seats().len(),
             if self.shared.paused.load(Ordering::Relaxed) {
                 ", paused"
             } else {
@@ -423,126 +492,128 @@ impl Service<'_> {
     }
 }
 
-/// The frame thread: pace, fill a slot straight from the source, publish, tell each seat.
-/// Returns why it ended on its own, or `None` when the service thread stopped it.
-fn frame_loop(
-    mut writer: Writer,
-    mut source: Box<dyn FrameSource>,
-    shared: &Shared,
-    requests: &Receiver<Request>,
-    limit: Option<u64>,
-    fps: f64,
-) -> Result<Option<StopReason>, RunError> {
-    let mut pacer = Pacer::new(fps);
-    let result = loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            break Ok(None);
-        }
-        if let Err(e) = apply_requests(&mut writer, source.as_mut(), shared, requests) {
-            break Err(e);
-        }
-        if shared.fps_changed.swap(false, Ordering::Acquire) {
-            pacer.set_fps(f64::from_bits(shared.fps_bits.load(Ordering::Relaxed)));
-        }
-        if shared.paused.load(Ordering::Relaxed) {
-            // Between frames: from here on nothing is published until Resume.
-            shared.pause_acknowledged.store(true, Ordering::Release);
-            std::thread::sleep(Duration::from_millis(10));
-            pacer.restart();
-            continue;
-        }
-        shared.pause_acknowledged.store(false, Ordering::Relaxed);
-        match pacer.wait() {
-            Tick::NotYet => continue,
-            Tick::Late { missed } => {
-                shared.late.fetch_add(missed, Ordering::Relaxed);
-            }
-            Tick::Due => {}
-        }
-        if shared.paused.load(Ordering::Relaxed) {
-            continue; // Paused while waiting for the deadline.
-        }
-        let Some(mut slot) = writer.slot() else {
-            shared.skipped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let capture_ns = match source.fill(slot.seq(), &mut slot) {
-            Ok(Filled::Frame { capture_ns }) => capture_ns,
-            Ok(Filled::End) => break Ok(Some(StopReason::EndOfInput)),
-            Err(e) => break Err(e.into()),
-        };
-        let format = source.format();
-        let mut events = lock(&shared.events);
-        slot.publish_with(capture_ns, |seat, published| {
-            if let Some(Some(sender)) = events.get_mut(seat as usize) {
-                let _ = sender.send(&Event::FrameMeta {
-                    seq: published.seq,
-                    slot: published.slot,
-                    format,
-                    capture_ns: published.capture_ns,
-                    publish_ns: published.publish_ns,
-                    flags: 0,
-                });
-            }
-        });
-        drop(events);
-        let total = shared.published.fetch_add(1, Ordering::Relaxed) + 1;
-        if limit.is_some_and(|limit| total >= limit) {
-            break Ok(Some(StopReason::FrameLimit));
-        }
-    };
-    // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes every
-    // seat and unlinks the region.
-    shared.broadcast(&Event::Stopping);
-    drop(writer);
-    result
+/// The frame thread's own handles: the shared atomics, second handles on the seats'
+/// queues, and the channels to and from the service thread.
+struct FrameThread {
+    shared: Arc<Shared>,
+    seats: Seats,
+    requests: Receiver<Request>,
+    supervisors: Sender<Supervisor>,
 }
 
-/// Applies SetFormat / SetPattern between frames.
-fn apply_requests(
-    writer: &mut Writer,
-    source: &mut dyn FrameSource,
-    shared: &Shared,
-    requests: &Receiver<Request>,
-) -> Result<(), RunError> {
-    loop {
-        let request = match requests.try_recv() {
-            Ok(request) => request,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+impl FrameThread {
+    /// Paces, fills a slot straight from the source, publishes (every seat's wake first,
+    /// then each seat's `FrameMeta`). Returns why it ended on its own, or `None` when the
+    /// service thread stopped it.
+    fn run(
+        &mut self,
+        mut writer: Writer,
+        mut source: Box<dyn FrameSource>,
+        limit: Option<u64>,
+        fps: f64,
+    ) -> Result<Option<StopReason>, RunError> {
+        let shared = self.shared.clone();
+        let mut pacer = Pacer::new(fps);
+        let result = loop {
+            if shared.stop.load(Ordering::Relaxed) {
+                break Ok(None);
+            }
+            if let Err(e) = self.apply_requests(&mut writer, source.as_mut()) {
+                break Err(e);
+            }
+            if shared.fps_changed.swap(false, Ordering::Acquire) {
+                pacer.set_fps(f64::from_bits(shared.fps_bits.load(Ordering::Relaxed)));
+            }
+            if shared.paused.load(Ordering::Relaxed) {
+                // Between frames: from here on nothing is published until Resume.
+                shared.pause_acknowledged.store(true, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(10));
+                pacer.restart();
+                continue;
+            }
+            shared.pause_acknowledged.store(false, Ordering::Relaxed);
+            match pacer.wait() {
+                Tick::NotYet => continue,
+                Tick::Late { missed } => {
+                    shared.late.fetch_add(missed, Ordering::Relaxed);
+                }
+                Tick::Due => {}
+            }
+            if shared.paused.load(Ordering::Relaxed) {
+                continue; // Paused while waiting for the deadline.
+            }
+            let Some(mut slot) = writer.slot() else {
+                shared.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let capture_ns = match source.fill(slot.seq(), &mut slot) {
+                Ok(Filled::Frame { capture_ns }) => capture_ns,
+                Ok(Filled::End) => break Ok(Some(StopReason::EndOfInput)),
+                Err(e) => break Err(e.into()),
+            };
+            let format = source.format();
+            let seats = &mut self.seats;
+            slot.publish_with(capture_ns, |seat, published| {
+                seats.frame_meta(seat, published, format);
+            });
+            let total = shared.published.fetch_add(1, Ordering::Relaxed) + 1;
+            if limit.is_some_and(|limit| total >= limit) {
+                break Ok(Some(StopReason::FrameLimit));
+            }
         };
-        match request {
-            Request::SetPattern(pattern) => match source.set_pattern(pattern) {
-                Ok(()) => tracing::info!("pattern now {pattern}"),
-                Err(e) => tracing::warn!("SetPattern {pattern} refused: {e}"),
-            },
-            Request::SetFormat(format) => {
-                let old = writer.format();
-                if format == old {
-                    continue;
-                }
-                if let Err(e) = source.set_format(format) {
-                    tracing::warn!("SetFormat {format} refused: {e}");
-                    continue;
-                }
-                // The consumers to tell sit in the old region.
-                let old_supervisor = writer.supervisor();
-                match writer.replace(format) {
-                    Ok(()) => tracing::info!("format now {format}, epoch {}", writer.epoch()),
-                    Err(ReplaceError::Refused(e)) => {
-                        tracing::warn!("SetFormat {format} refused: {e}; staying at {old}");
-                        // The source must match the region again.
-                        source.set_format(old)?;
+        // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes
+        // every seat and unlinks the region.
+        self.seats.broadcast(&writer.supervisor(), &Event::Stopping);
+        drop(writer);
+        result
+    }
+
+    /// Applies SetFormat / SetPattern between frames.
+    fn apply_requests(
+        &mut self,
+        writer: &mut Writer,
+        source: &mut dyn FrameSource,
+    ) -> Result<(), RunError> {
+        loop {
+            let request = match self.requests.try_recv() {
+                Ok(request) => request,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+            };
+            match request {
+                Request::SetPattern(pattern) => match source.set_pattern(pattern) {
+                    Ok(()) => tracing::info!("pattern now {pattern}"),
+                    Err(e) => tracing::warn!("SetPattern {pattern} refused: {e}"),
+                },
+                Request::SetFormat(format) => {
+                    let old = writer.format();
+                    if format == old {
+                        continue;
                     }
-                    Err(lost) => return Err(lost.into()),
+                    if let Err(e) = source.set_format(format) {
+                        tracing::warn!("SetFormat {format} refused: {e}");
+                        continue;
+                    }
+                    // The consumers to tell sit in the old region.
+                    let old_supervisor = writer.supervisor();
+                    match writer.replace(format) {
+                        Ok(()) => tracing::info!("format now {format}, epoch {}", writer.epoch()),
+                        Err(ReplaceError::Refused(e)) => {
+                            tracing::warn!("SetFormat {format} refused: {e}; staying at {old}");
+                            // The source must match the region again.
+                            source.set_format(old)?;
+                        }
+                        Err(lost) => return Err(lost.into()),
+                    }
+                    // The service thread follows; if it is gone, nobody needs it.
+                    let _ = self.supervisors.send(writer.supervisor());
+                    self.shared.epoch.store(writer.epoch(), Ordering::Relaxed);
+                    self.seats.broadcast(
+                        &old_supervisor,
+                        &Event::FormatChanged {
+                            epoch: writer.epoch(),
+                        },
+                    );
                 }
-                *lock(&shared.supervisor) = writer.supervisor();
-                shared.epoch.store(writer.epoch(), Ordering::Relaxed);
-                shared.broadcast_via(
-                    &old_supervisor,
-                    &Event::FormatChanged {
-                        epoch: writer.epoch(),
-                    },
-                );
             }
         }
     }
