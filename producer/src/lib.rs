@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod pacing;
 pub mod run;
+mod seats;
 pub mod source;
 
 pub use cli::{ConfigError, ProducerArgs};

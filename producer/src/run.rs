@@ -11,19 +11,18 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel}
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig, Sent};
+use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig};
 use frame_vocab::PatternKind;
 use frame_vocab::{ClaimError, FrameFormat, StreamOwner, monotonic_ns};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use shm_frames::{
-    CreateError, MAX_SEATS, Published, RegionBuilder, ReplaceError, Supervisor, Writer,
-};
+use shm_frames::{CreateError, MAX_SEATS, RegionBuilder, ReplaceError, Supervisor, Writer};
 
 use crate::SourceError;
 use crate::config::{Config, DEFAULT_FPS};
 use crate::pacing::{Pacer, Tick};
+use crate::seats::Seats;
 use crate::source::spec::{SourceOptions, open_source};
 use crate::source::{Filled, FrameSource};
 
@@ -116,61 +115,6 @@ struct Shared {
     epoch: AtomicU64,
 }
 
-/// One thread's handles on the seats' event queues (None where a queue could not be made).
-/// The service thread holds the owning ones, the frame thread second handles on the same
-/// queues.
-struct Seats {
-    events: Vec<Option<EventSender>>,
-}
-
-impl Seats {
-    /// Sends `event` to every occupied seat of the region `supervisor` follows, then wakes
-    /// it (consumers look at their queue after each wake). Never blocks: a full queue drops
-    /// the message.
-    fn broadcast(&mut self, supervisor: &Supervisor, event: &Event) {
-        for seat in supervisor.seats() {
-            if let Some(Some(sender)) = self.events.get_mut(seat.seat as usize) {
-                if let Ok(Sent::DroppedFull) | Err(_) = sender.send(event) {
-                    tracing::trace!(seat = seat.seat, "event dropped");
-                }
-            }
-            supervisor.wake(seat.seat);
-        }
-    }
-
-    /// Second handles on the same queues, for the frame thread.
-    fn second_handles(&self) -> Seats {
-        let events = self
-            .events
-            .iter()
-            .map(|sender| {
-                sender.as_ref().and_then(|s| match s.second_handle() {
-                    Ok(second) => Some(second),
-                    Err(e) => {
-                        tracing::warn!("no frame-thread handle on {}: {e}", s.name());
-                        None
-                    }
-                })
-            })
-            .collect();
-        Seats { events }
-    }
-
-    /// The frame's metadata to seat `seat`, after its wake (best-effort, non-blocking).
-    fn frame_meta(&mut self, seat: u32, published: &Published, format: FrameFormat) {
-        if let Some(Some(sender)) = self.events.get_mut(seat as usize) {
-            let _ = sender.send(&Event::FrameMeta {
-                seq: published.seq,
-                slot: published.slot,
-                format,
-                capture_ns: published.capture_ns,
-                publish_ns: published.publish_ns,
-                flags: 0,
-            });
-        }
-    }
-}
-
 /// Runs a producer until its source ends, `--frames` is reached, a `Shutdown` command or
 /// SIGINT/SIGTERM arrives. Blocks SIGINT and SIGTERM in the calling thread (and the threads
 /// it starts) and takes them through a signalfd; call it before starting other threads.
@@ -205,6 +149,8 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
     let writer = RegionBuilder::new(&owner, format)
         .seats(config.seats)
         .mode(config.mode)
+        .source_description(&source.describe())
+        .nominal_fps(fps)
         .create()?;
     let queue_config = QueueConfig::new().mode(config.mode);
     let mut commands = CommandReceiver::create(&owner, &queue_config)?;

@@ -7,12 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::{Corrupt, OpenError, WaitError};
-use crate::layout::{STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table};
+use crate::layout::{
+    Describe, FLAG_NO_BACKPRESSURE, STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table,
+};
 use crate::liveness;
 use crate::protocol::{self, Look, SeatState, SeatWord, SlotTable, TakeCorrupt};
 use crate::region::Region;
 use crate::sem::Woken;
-use crate::slot::{FrameRef, OwnedFrame};
+use crate::slot::{FrameInfo, FrameRef, OwnedFrame, Seat};
 use frame_vocab::format::FrameFormat;
 use frame_vocab::name::StreamName;
 use frame_vocab::{Deadline, monotonic_ns};
@@ -56,23 +58,6 @@ impl Default for ReaderOptions {
     }
 }
 
-/// What a consumer knows about a frame it took.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameInfo {
-    /// Sequence number within the region (1, 2, ...).
-    pub seq: u64,
-    /// The slot it lives in.
-    pub slot: u32,
-    /// When the producer captured it (CLOCK_MONOTONIC ns).
-    pub capture_ns: u64,
-    /// When the producer published it.
-    pub publish_ns: u64,
-    /// When this consumer took it.
-    pub taken_ns: u64,
-    /// Frames published between the previous frame this reader took and this one.
-    pub skipped: u64,
-}
-
 /// Counters of one reader.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReaderStats {
@@ -82,41 +67,6 @@ pub struct ReaderStats {
     pub skipped: u64,
     /// Times the reader moved to a new region (producer restart or format change).
     pub reopens: u64,
-}
-
-/// A seat claimed in one region: the mapping, the seat word we set, and (through the
-/// region's fd) the seat's lock. A [`Reader`] and each [`OwnedFrame`] it hands out share
-/// it, so a frame keeps the mapping, the seat and its lock alive after a reopen moved the
-/// reader elsewhere, and the seat is given back when the last of them drops.
-pub(crate) struct Seat {
-    pub(crate) region: Region,
-    pub(crate) index: u32,
-    word: SeatWord,
-    /// The seat was given back early (a reopen after garbage): nothing left to do on drop.
-    left: AtomicBool,
-}
-
-impl Seat {
-    pub(crate) fn table(&self) -> Table<'_> {
-        self.region.table()
-    }
-
-    /// Gives the seat back (once): frees the word we set, then drops our claim on its lock,
-    /// since our fd's lock would make the seat look taken to a new fd of ours.
-    fn leave(&self) {
-        // Relaxed: the flag is only ever touched by holders of this `Seat`, and the seat
-        // word's own compare-and-swap in `leave` orders what the producer sees.
-        if !self.left.swap(true, Ordering::Relaxed) {
-            protocol::leave(&self.table(), self.index as usize, self.word);
-            let _ = liveness::unlock(self.region.fd(), liveness::seat_byte(self.index));
-        }
-    }
-}
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        self.leave();
-    }
 }
 
 /// A consumer bound to one seat of a stream. Takes one frame at a time (`FrameRef`
@@ -440,6 +390,21 @@ impl Reader {
             .load(Ordering::Relaxed)
     }
 
+    /// What the producer says its frames come from (its source description).
+    pub fn source_description(&self) -> String {
+        Describe::read(self.seat.region.header()).source_text()
+    }
+
+    /// The producer's nominal frame rate (0: as fast as its source gives frames).
+    pub fn nominal_fps(&self) -> f64 {
+        Describe::read(self.seat.region.header()).nominal_fps_milli as f64 / 1000.0
+    }
+
+    /// Whether the producer said it never waits for any consumer (no every-frame seats).
+    pub fn no_backpressure(&self) -> bool {
+        Describe::read(self.seat.region.header()).flags & FLAG_NO_BACKPRESSURE != 0
+    }
+
     /// The seq of the last frame taken (0 for none since (re)opening).
     pub fn last_seq(&self) -> u64 {
         self.last_seq
@@ -579,9 +544,6 @@ fn claim_seat(region: &Region, name: &StreamName) -> Result<(u32, SeatWord), (Op
         let observed = SeatWord(table.seat_word(seat as usize).load(Ordering::Relaxed));
         let claimed = protocol::claim(&table, seat as usize, observed, std::process::id());
         if let Some(claimed) = claimed {
-            region.header().seats[seat as usize]
-                .claimed_ns
-                .store(monotonic_ns(), Ordering::Relaxed);
             region.sem(seat).drain();
             if let Some(live) = protocol::go_live(&table, seat as usize, claimed) {
                 return Ok((seat, live));

@@ -19,7 +19,8 @@ use nix::unistd::ftruncate;
 
 use crate::error::{CreateError, OpenError};
 use crate::layout::{
-    HEADER_PAGES_BYTES, Header, LAYOUT_VERSION, Layout, MAGIC, MAX_SEATS, PAGE, STATE_LIVE, Table,
+    Describe, HEADER_PAGES_BYTES, Header, LAYOUT_VERSION, Layout, MAGIC, MAX_SEATS, PAGE,
+    STATE_LIVE, Table,
 };
 use crate::liveness;
 use crate::protocol::{self, NO_SLOT};
@@ -121,6 +122,7 @@ impl Region {
         seats: u32,
         mode: u32,
         epoch: u64,
+        describe: &Describe,
     ) -> Result<Region, CreateError> {
         if seats == 0 || seats as usize > MAX_SEATS {
             return Err(CreateError::InvalidSeats { seats });
@@ -175,7 +177,7 @@ impl Region {
             slots_map: None,
             layout,
         };
-        region.init_header()?;
+        region.init_header(describe)?;
         region.prefault();
         // SYNC POINT: magic. Release: everything written above is visible to an opener that
         // loads the magic with Acquire.
@@ -188,14 +190,13 @@ impl Region {
         Ok(region)
     }
 
-    fn init_header(&self) -> Result<(), CreateError> {
+    fn init_header(&self, describe: &Describe) -> Result<(), CreateError> {
         let h = self.header();
         let r = Ordering::Relaxed; // Published by the Release store of the magic.
         self.layout.write(h);
+        describe.write(h);
         h.producer_pid.store(std::process::id(), r);
-        let now = monotonic_ns();
-        h.producer_start_ns.store(now, r);
-        h.heartbeat_ns.store(now, r);
+        h.heartbeat_ns.store(monotonic_ns(), r);
         h.state.store(STATE_LIVE, r);
         h.latest.0.store(0, r);
         for slot in &h.slots {
@@ -206,12 +207,16 @@ impl Region {
         for seat in &h.seats {
             seat.word.store(0, r);
             seat.hold.store(NO_SLOT, r);
-            seat.claimed_ns.store(0, r);
+            seat.taken.store(0, r);
+            seat.delivery.store(0, r);
             // SAFETY: the magic is not stored yet, so no other process uses this semaphore,
             // and the object is new (O_EXCL): it was never initialised before.
             unsafe { Semaphore::new(&seat.sem.0).init() }
                 .map_err(sys_create("sem_init", &self.object))?;
         }
+        // SAFETY: as for the seats' semaphores: not yet visible, never initialised.
+        unsafe { Semaphore::new(&h.producer_wake.0).init() }
+            .map_err(sys_create("sem_init", &self.object))?;
         Ok(())
     }
 
