@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig};
 use frame_vocab::PatternKind;
-use frame_vocab::{ClaimError, FrameFormat, StreamOwner, monotonic_ns};
+use frame_vocab::{ClaimError, Deadline, FrameFormat, StreamOwner, monotonic_ns};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -91,6 +91,13 @@ pub enum RunError {
     /// The frame thread panicked (a bug).
     #[error("the frame thread panicked")]
     Panicked,
+    /// `--wait-seats`: too few consumers came within `--wait` (exit code 4).
+    #[error("{live} of the {wanted} consumers --wait-seats asks for came within {wait:?}")]
+    TooFewConsumers {
+        wanted: u32,
+        live: u32,
+        wait: Duration,
+    },
 }
 
 /// Requests from the service thread that the frame thread applies between frames.
@@ -213,6 +220,7 @@ pub fn run(config: &Config) -> Result<Summary, RunError> {
             seats: frame_seats,
             requests: requests_rx,
             supervisors: supervisors_tx,
+            gate: config.wait_seats.map(|wanted| (wanted, config.wait)),
         };
         let limit = config.frames;
         std::thread::Builder::new()
@@ -445,9 +453,36 @@ struct FrameThread {
     seats: Seats,
     requests: Receiver<Request>,
     supervisors: Sender<Supervisor>,
+    /// `--wait-seats N` and `--wait`: live seats to wait for before the first publish.
+    gate: Option<(u32, Duration)>,
 }
 
+/// How often the start gate looks at the seats (a consumer's claim signals nothing).
+const GATE_POLL: Duration = Duration::from_millis(2);
+
 impl FrameThread {
+    /// The start gate: returns once `wanted` seats are live, `false` if a stop came first,
+    /// an error once `wait` has passed.
+    fn await_seats(&self, writer: &Writer, wanted: u32, wait: Duration) -> Result<bool, RunError> {
+        tracing::info!("waiting for {wanted} consumer(s) before the first frame");
+        let deadline = Deadline::after(wait);
+        let supervisor = writer.supervisor();
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            let live = supervisor.seats().iter().filter(|seat| seat.live).count() as u32;
+            if live >= wanted {
+                tracing::info!("{live} consumer(s) live: publishing");
+                return Ok(true);
+            }
+            if deadline.expired() {
+                return Err(RunError::TooFewConsumers { wanted, live, wait });
+            }
+            std::thread::sleep(deadline.remaining().min(GATE_POLL));
+        }
+    }
+
     /// Paces, fills a slot straight from the source, publishes (every seat's wake first,
     /// then each seat's `FrameMeta`). Returns why it ended on its own, or `None` when the
     /// service thread stopped it.
@@ -458,15 +493,37 @@ impl FrameThread {
         limit: Option<u64>,
         fps: f64,
     ) -> Result<Option<StopReason>, RunError> {
+        let gate = match self.gate {
+            Some((wanted, wait)) => self.await_seats(&writer, wanted, wait),
+            None => Ok(true),
+        };
+        let result = match gate {
+            Ok(true) => self.frames(&mut writer, source.as_mut(), limit, fps),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes
+        // every seat and unlinks the region.
+        self.seats.broadcast(&writer.supervisor(), &Event::Stopping);
+        drop(writer);
+        result
+    }
+
+    /// The frame loop proper, until the source ends, the limit or a stop.
+    fn frames(
+        &mut self,
+        writer: &mut Writer,
+        source: &mut dyn FrameSource,
+        limit: Option<u64>,
+        fps: f64,
+    ) -> Result<Option<StopReason>, RunError> {
         let shared = self.shared.clone();
         let mut pacer = Pacer::new(fps);
-        let result = loop {
+        loop {
             if shared.stop.load(Ordering::Relaxed) {
-                break Ok(None);
+                return Ok(None);
             }
-            if let Err(e) = self.apply_requests(&mut writer, source.as_mut()) {
-                break Err(e);
-            }
+            self.apply_requests(writer, source)?;
             if shared.fps_changed.swap(false, Ordering::Acquire) {
                 pacer.set_fps(f64::from_bits(shared.fps_bits.load(Ordering::Relaxed)));
             }
@@ -494,8 +551,8 @@ impl FrameThread {
             };
             let capture_ns = match source.fill(slot.seq(), &mut slot) {
                 Ok(Filled::Frame { capture_ns }) => capture_ns,
-                Ok(Filled::End) => break Ok(Some(StopReason::EndOfInput)),
-                Err(e) => break Err(e.into()),
+                Ok(Filled::End) => return Ok(Some(StopReason::EndOfInput)),
+                Err(e) => return Err(e.into()),
             };
             let format = source.format();
             let seats = &mut self.seats;
@@ -504,14 +561,9 @@ impl FrameThread {
             });
             let total = shared.published.fetch_add(1, Ordering::Relaxed) + 1;
             if limit.is_some_and(|limit| total >= limit) {
-                break Ok(Some(StopReason::FrameLimit));
+                return Ok(Some(StopReason::FrameLimit));
             }
-        };
-        // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes
-        // every seat and unlinks the region.
-        self.seats.broadcast(&writer.supervisor(), &Event::Stopping);
-        drop(writer);
-        result
+        }
     }
 
     /// Applies SetFormat / SetPattern between frames.
