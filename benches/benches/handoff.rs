@@ -31,8 +31,14 @@ const SIZE: &str = "FRAMEPIPE_BENCH_SIZE";
 const CPU: &str = "FRAMEPIPE_BENCH_CPU";
 
 /// Time between two publishes in the latency cases: long enough that a blocking consumer
-/// is asleep again when the next frame comes, so each sample is a real wake-up.
+/// is asleep again when the next frame comes, so each sample is a real wake-up. The
+/// publishers add up to 100 µs of jitter to it.
 const GAP: Duration = Duration::from_micros(250);
+
+/// Overrides [`GAP`] with a fixed period in µs, without jitter (`FRAMEPIPE_BENCH_PERIOD_US=
+/// 5000` compares with `producer --fps 200`: on this VM a sleeping wake-up costs more the
+/// longer the sleeper was idle, so only equal periods compare fairly).
+const PERIOD: &str = "FRAMEPIPE_BENCH_PERIOD_US";
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1920, 1080), (3840, 2160)];
 
@@ -115,12 +121,16 @@ fn child(role: &str) {
     let supervisor = writer.supervisor();
     // Threads inherit this process's pinning.
     let _heartbeat = Heartbeat::start(supervisor.clone());
+    let period: Option<u64> = std::env::var(PERIOD).ok().and_then(|v| v.parse().ok());
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut jittered_gap = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        GAP + Duration::from_micros(rng % 100)
+    let mut jittered_gap = || match period {
+        Some(us) => Duration::from_micros(us),
+        None => {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            GAP + Duration::from_micros(rng % 100)
+        }
     };
     match role {
         // Publishes a frame every GAP, touching only its first bytes: the handoff alone.

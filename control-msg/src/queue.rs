@@ -361,6 +361,17 @@ impl EventSender {
         )?))
     }
 
+    /// A second, non-owning handle on this very queue (a new descriptor, so two threads
+    /// send without sharing a lock); dropping it leaves the name alone.
+    pub fn second_handle(&self) -> Result<EventSender, OpenError> {
+        Queue::open(
+            &self.queue.stream,
+            self.queue.name.clone(),
+            MQ_OFlag::O_WRONLY,
+        )
+        .map(Sender::from_queue)
+    }
+
     /// Unlinks seat `seat`'s event queue if a previous producer left one; returns whether
     /// there was one.
     pub fn remove_stale(owner: &StreamOwner, seat: u32) -> Result<bool, CreateError> {
@@ -533,6 +544,8 @@ impl<M> AsFd for Receiver<M> {
 /// the name.
 #[derive(Debug)]
 struct Queue {
+    /// The stream the queue belongs to (whose owner every open is checked against).
+    stream: StreamName,
     name: String,
     mqd: Mqd,
     /// The queue's `mq_msgsize`, at least [`MSG_SIZE`].
@@ -573,6 +586,7 @@ impl Queue {
         };
         // From here on, dropping `queue` unlinks the name, also on the error path below.
         let queue = Queue {
+            stream: owner.name().clone(),
             name,
             mqd: Mqd(Some(mqd)),
             message_size: config.message_size as usize,
@@ -640,6 +654,7 @@ impl Queue {
         };
         tracing::debug!(queue = %name, message_size, "opened");
         Ok(Queue {
+            stream: stream.clone(),
             name,
             mqd,
             message_size,

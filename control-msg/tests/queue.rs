@@ -421,6 +421,33 @@ fn owner_replaces_a_stale_queue_and_unlinks_on_drop() {
 }
 
 #[test]
+fn a_second_handle_sends_to_the_same_queue_and_unlinks_nothing() {
+    let stream = TestStream::new("cm");
+    let owner = claim(&stream);
+    let mut events = EventSender::create(&owner, 0, &QueueConfig::new()).expect("create");
+    let mut second = events.second_handle().expect("second handle");
+    let mut receiver = EventReceiver::open(&stream.name, 0).expect("open");
+    assert_eq!(second.send(&Event::Stopping).expect("send"), Sent::Queued);
+    assert_eq!(
+        events.send(&Event::Pong { nonce: 3 }).expect("send"),
+        Sent::Queued
+    );
+    assert_eq!(receiver.try_recv().expect("receive"), Some(Event::Stopping));
+    assert_eq!(
+        receiver.try_recv().expect("receive"),
+        Some(Event::Pong { nonce: 3 })
+    );
+    let name = stream.name.event_queue_name(0);
+    drop(second);
+    assert!(
+        queue_exists(&name),
+        "the second handle does not own the name"
+    );
+    drop(events);
+    assert!(!queue_exists(&name));
+}
+
+#[test]
 fn receive_deadline_passes_with_none() {
     let stream = TestStream::new("cm");
     let owner = claim(&stream);

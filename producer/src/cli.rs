@@ -3,6 +3,8 @@
 //! The binary parses; this module only declares the arguments and checks them, so the
 //! consumer's `demo` can embed the same arguments in its hidden producer subcommand.
 
+use std::time::Duration;
+
 use clap::Args;
 use control_msg::MAX_FPS;
 use frame_vocab::PatternKind;
@@ -66,6 +68,15 @@ pub struct ProducerArgs {
     /// Loop a file source when it ends.
     #[arg(long = "loop")]
     pub looping: bool,
+
+    /// Publish nothing until N consumers sit live (so they all see frame 1).
+    #[arg(long, value_name = "N")]
+    pub wait_seats: Option<u32>,
+
+    /// How long --wait-seats waits for its consumers (e.g. 500ms, 5s, 2m); then it is an
+    /// error (exit code 4).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub wait: Duration,
 }
 
 /// An argument that parses but makes no valid configuration.
@@ -86,6 +97,9 @@ pub enum ConfigError {
     /// --frames 0.
     #[error("--frames must be at least 1")]
     Frames,
+    /// --wait-seats out of range.
+    #[error("--wait-seats {wanted} is out of range: use 1 to --seats ({seats})")]
+    WaitSeats { wanted: u32, seats: u32 },
 }
 
 impl ProducerArgs {
@@ -112,6 +126,14 @@ impl ProducerArgs {
         if self.frames == Some(0) {
             return Err(ConfigError::Frames);
         }
+        if let Some(wanted) = self.wait_seats {
+            if wanted == 0 || wanted > self.seats {
+                return Err(ConfigError::WaitSeats {
+                    wanted,
+                    seats: self.seats,
+                });
+            }
+        }
         Ok(Config {
             stream: self.stream.clone(),
             format,
@@ -123,6 +145,8 @@ impl ProducerArgs {
             pattern: self.pattern,
             frames: self.frames,
             looping: self.looping,
+            wait_seats: self.wait_seats,
+            wait: self.wait,
         })
     }
 }
@@ -217,6 +241,8 @@ mod tests {
             (&["--format", "i420", "--size", "641x480"], "invalid --size"),
             (&["--pattern", "plaid"], "unknown pattern"),
             (&["--frames", "0"], "at least 1"),
+            (&["--wait-seats", "2"], "--wait-seats 2"),
+            (&["--wait-seats", "0"], "--wait-seats 0"),
             (&["--loop", "--source", "raw:-"], "--loop needs a file"),
             (&["--loop", "--source", "y4m:-"], "--loop needs a file"),
             (&["--source", "raw:x"], "raw"),

@@ -1,6 +1,8 @@
 //! The producer's validated configuration: what `cli.rs` makes of the command line, and
 //! what the run loop takes.
 
+use std::time::Duration;
+
 use frame_vocab::PatternKind;
 use frame_vocab::{FrameFormat, StreamName};
 
@@ -33,4 +35,8 @@ pub struct Config {
     pub frames: Option<u64>,
     /// Loop a file source at its end.
     pub looping: bool,
+    /// Publish nothing until this many seats are live.
+    pub wait_seats: Option<u32>,
+    /// How long `wait_seats` waits.
+    pub wait: Duration,
 }

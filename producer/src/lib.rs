@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod pacing;
 pub mod run;
+mod seats;
 pub mod source;
 
 pub use cli::{ConfigError, ProducerArgs};

@@ -5,23 +5,24 @@
 //! look dead: the heartbeat and the queue never wait for a frame.
 
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError, channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig, Sent};
+use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig};
 use frame_vocab::PatternKind;
-use frame_vocab::{ClaimError, FrameFormat, StreamOwner, monotonic_ns};
+use frame_vocab::{ClaimError, Deadline, FrameFormat, StreamOwner, monotonic_ns};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use shm_frames::{CreateError, RegionBuilder, ReplaceError, Supervisor, Writer};
+use shm_frames::{CreateError, MAX_SEATS, RegionBuilder, ReplaceError, Supervisor, Writer};
 
 use crate::SourceError;
 use crate::config::{Config, DEFAULT_FPS};
 use crate::pacing::{Pacer, Tick};
+use crate::seats::Seats;
 use crate::source::spec::{SourceOptions, open_source};
 use crate::source::{Filled, FrameSource};
 
@@ -90,6 +91,13 @@ pub enum RunError {
     /// The frame thread panicked (a bug).
     #[error("the frame thread panicked")]
     Panicked,
+    /// `--wait-seats`: too few consumers came within `--wait` (exit code 4).
+    #[error("{live} of the {wanted} consumers --wait-seats asks for came within {wait:?}")]
+    TooFewConsumers {
+        wanted: u32,
+        live: u32,
+        wait: Duration,
+    },
 }
 
 /// Requests from the service thread that the frame thread applies between frames.
@@ -98,7 +106,8 @@ enum Request {
     SetPattern(PatternKind),
 }
 
-/// State the two threads share.
+/// State the two threads share: atomics only. No lock is shared, so a frame never waits
+/// for the service thread (its `Pong` replies and stats go through handles of its own).
 struct Shared {
     stop: AtomicBool,
     paused: AtomicBool,
@@ -111,36 +120,6 @@ struct Shared {
     late: AtomicU64,
     skipped: AtomicU64,
     epoch: AtomicU64,
-    supervisor: Mutex<Supervisor>,
-    /// One event queue per seat (None if it could not be created).
-    events: Mutex<Vec<Option<EventSender>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock only means the other thread panicked; the data is still usable.
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl Shared {
-    /// Sends `event` to every occupied seat's queue, then wakes it (consumers look at their
-    /// queue after each wake). Never blocks: a full queue drops the message.
-    fn broadcast(&self, event: &Event) {
-        let supervisor = lock(&self.supervisor).clone();
-        self.broadcast_via(&supervisor, event);
-    }
-
-    /// `broadcast` to the seats of the region `supervisor` follows.
-    fn broadcast_via(&self, supervisor: &Supervisor, event: &Event) {
-        let mut events = lock(&self.events);
-        for seat in supervisor.seats() {
-            if let Some(Some(sender)) = events.get_mut(seat.seat as usize) {
-                if let Ok(Sent::DroppedFull) | Err(_) = sender.send(event) {
-                    tracing::trace!(seat = seat.seat, "event dropped");
-                }
-            }
-            supervisor.wake(seat.seat);
-        }
-    }
 }
 
 /// Runs a producer until its source ends, `--frames` is reached, a `Shutdown` command or
@@ -196,15 +175,25 @@ fn produce(
         None => source.native_fps().unwrap_or(DEFAULT_FPS),
     };
     let format = source.format();
-    // The region first: its check (nobody else's object, no live producer lock behind a
-    // name our socket could claim, as from another network namespace) must pass before
-    // any queue of the name is created, opened or unlinked.
+    // The region first: no queue is created or unlinked before its check has passed (a
+    // live producer's region refuses us here).
     let writer = RegionBuilder::new(owner, format)
         .seats(config.seats)
         .mode(config.mode)
+        .source_description(&source.describe())
+        .nominal_fps(fps)
         .create()?;
     let queue_config = QueueConfig::new().mode(config.mode);
     let mut commands = CommandReceiver::create(owner, &queue_config)?;
+    // Creating a seat's queue replaces a stale one; those above our seat count (left by a
+    // producer with more seats) are removed here.
+    for seat in config.seats..MAX_SEATS as u32 {
+        match EventSender::remove_stale(owner, seat) {
+            Ok(true) => tracing::info!("removed the stale event queue of seat {seat}"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot remove a stale event queue: {e}"),
+        }
+    }
     let events = (0..config.seats)
         .map(
             |seat| match EventSender::create(owner, seat, &queue_config) {
@@ -217,6 +206,8 @@ fn produce(
             },
         )
         .collect();
+    let seats = Seats { events };
+    let frame_seats = seats.second_handles();
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         paused: AtomicBool::new(false),
@@ -227,8 +218,6 @@ fn produce(
         late: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
         epoch: AtomicU64::new(writer.epoch()),
-        supervisor: Mutex::new(writer.supervisor()),
-        events: Mutex::new(events),
     });
     tracing::info!(
         "ready: stream {} {} at {} fps from {}, {} seat(s), epoch {}",
@@ -245,21 +234,33 @@ fn produce(
     );
 
     let (requests_tx, requests_rx) = channel();
+    let (supervisors_tx, supervisors_rx) = channel();
     let (done_tx, frame_done) = channel::<()>();
+    let supervisor = writer.supervisor();
     let frame_thread = {
         let shared = shared.clone();
+        let mut frame = FrameThread {
+            shared,
+            seats: frame_seats,
+            requests: requests_rx,
+            supervisors: supervisors_tx,
+            gate: config.wait_seats.map(|wanted| (wanted, config.wait)),
+        };
         let limit = config.frames;
         std::thread::Builder::new()
             .name("frames".into())
             .spawn(move || {
                 let _done = done_tx; // Dropped when the thread ends: the event `finish` awaits.
-                frame_loop(writer, source, &shared, &requests_rx, limit, fps)
+                frame.run(writer, source, limit, fps)
             })
             .map_err(RunError::Thread)?
     };
 
     let mut service = Service {
         shared: &shared,
+        seats,
+        supervisor,
+        supervisors: supervisors_rx,
         requests: requests_tx,
         last_stats: monotonic_ns(),
         last_published: 0,
@@ -269,14 +270,16 @@ fn produce(
     shared.stop.store(true, Ordering::Relaxed);
     // The service returns a reason exactly when it stopped the frame thread.
     let stopped_by_service = ended.unwrap_or(StopReason::Signal);
-    let reason = match finish(&shared, frame_thread, &frame_done)? {
+    let reason = match service.finish(frame_thread, &frame_done)? {
         FrameEnd::Own(reason) => reason,
         FrameEnd::Stopped => stopped_by_service,
         FrameEnd::Stuck => {
             tracing::warn!("the source does not return; ending the stream without it");
-            shared.broadcast(&Event::Stopping);
-            lock(&shared.supervisor).stop_stream();
-            lock(&shared.events).clear();
+            service.follow_replacements();
+            let supervisor = service.supervisor.clone();
+            service.seats.broadcast(&supervisor, &Event::Stopping);
+            supervisor.stop_stream();
+            service.seats.events.clear();
             stopped_by_service
         }
     };
@@ -307,34 +310,14 @@ enum FrameEnd {
     Stuck,
 }
 
-/// Waits for the frame thread to end (its `done` sender drops when it does), keeping the
-/// heartbeat meanwhile, for at most the grace.
-fn finish(
-    shared: &Shared,
-    frame_thread: JoinHandle<Result<Option<StopReason>, RunError>>,
-    done: &Receiver<()>,
-) -> Result<FrameEnd, RunError> {
-    let deadline = monotonic_ns() + FRAME_THREAD_GRACE.as_nanos() as u64;
-    loop {
-        // Keep the stream alive while the frame thread winds down.
-        lock(&shared.supervisor).beat();
-        let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
-        match done.recv_timeout(left.min(BEAT)) {
-            Err(RecvTimeoutError::Disconnected) => break,
-            _ if left.is_zero() => return Ok(FrameEnd::Stuck),
-            _ => continue,
-        }
-    }
-    match frame_thread.join() {
-        Ok(Ok(Some(reason))) => Ok(FrameEnd::Own(reason)),
-        Ok(Ok(None)) => Ok(FrameEnd::Stopped),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(RunError::Panicked),
-    }
-}
-
 struct Service<'a> {
     shared: &'a Shared,
+    /// The owning handles on the seats' event queues (for `Pong` and `Stopping`).
+    seats: Seats,
+    /// The region the frame thread currently publishes in.
+    supervisor: Supervisor,
+    /// A new supervisor from the frame thread after each format change.
+    supervisors: Receiver<Supervisor>,
     requests: std::sync::mpsc::Sender<Request>,
     last_stats: u64,
     last_published: u64,
@@ -343,6 +326,40 @@ struct Service<'a> {
 }
 
 impl Service<'_> {
+    /// Moves to the region of the frame thread's latest format change, if any.
+    fn follow_replacements(&mut self) {
+        while let Ok(supervisor) = self.supervisors.try_recv() {
+            self.supervisor = supervisor;
+        }
+    }
+
+    /// Waits for the frame thread to end (its `done` sender drops when it does), keeping
+    /// the heartbeat meanwhile, for at most the grace.
+    fn finish(
+        &mut self,
+        frame_thread: JoinHandle<Result<Option<StopReason>, RunError>>,
+        done: &Receiver<()>,
+    ) -> Result<FrameEnd, RunError> {
+        let deadline = monotonic_ns() + FRAME_THREAD_GRACE.as_nanos() as u64;
+        loop {
+            // Keep the stream alive while the frame thread winds down.
+            self.follow_replacements();
+            self.supervisor.beat();
+            let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
+            match done.recv_timeout(left.min(BEAT)) {
+                Err(RecvTimeoutError::Disconnected) => break,
+                _ if left.is_zero() => return Ok(FrameEnd::Stuck),
+                _ => continue,
+            }
+        }
+        match frame_thread.join() {
+            Ok(Ok(Some(reason))) => Ok(FrameEnd::Own(reason)),
+            Ok(Ok(None)) => Ok(FrameEnd::Stopped),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(RunError::Panicked),
+        }
+    }
+
     /// Serves heartbeat, commands and signals until a stop; returns why, or `None` if the
     /// frame thread ended on its own.
     fn serve(
@@ -359,9 +376,9 @@ impl Service<'_> {
             ];
             // EINTR or a poll error just ends this slice early.
             let _ = poll(&mut fds, PollTimeout::from(beat_ms));
-            let supervisor = lock(&self.shared.supervisor).clone();
+            self.follow_replacements();
             // shm-frames logs each seat it reclaims.
-            supervisor.beat();
+            self.supervisor.beat();
             self.announce_pause();
             if let Ok(Some(info)) = signalfd.read_signal() {
                 tracing::info!("signal {}: stopping", info.ssi_signo);
@@ -375,7 +392,7 @@ impl Service<'_> {
             if frame_thread.is_finished() {
                 return None;
             }
-            self.maybe_log_stats(&supervisor);
+            self.maybe_log_stats();
         }
     }
 
@@ -404,7 +421,10 @@ impl Service<'_> {
             Command::SetPattern(pattern) => {
                 let _ = self.requests.send(Request::SetPattern(pattern));
             }
-            Command::Ping { nonce } => shared.broadcast(&Event::Pong { nonce }),
+            Command::Ping { nonce } => {
+                self.seats
+                    .broadcast(&self.supervisor, &Event::Pong { nonce });
+            }
             Command::Shutdown => {
                 tracing::info!("Shutdown command: stopping");
                 return Some(StopReason::Shutdown);
@@ -426,7 +446,7 @@ impl Service<'_> {
         }
     }
 
-    fn maybe_log_stats(&mut self, supervisor: &Supervisor) {
+    fn maybe_log_stats(&mut self) {
         let now = monotonic_ns();
         let elapsed = now - self.last_stats;
         if elapsed < STATS_EVERY.as_nanos() as u64 {
@@ -438,7 +458,7 @@ impl Service<'_> {
             "{fps:.1} fps, {published} frames, {} late, {} skipped, {} consumer(s){}",
             self.shared.late.load(Ordering::Relaxed),
             self.shared.skipped.load(Ordering::Relaxed),
-            supervisor.seats().len(),
+            self.supervisor.seats().len(),
             if self.shared.paused.load(Ordering::Relaxed) {
                 ", paused"
             } else {
@@ -450,126 +470,172 @@ impl Service<'_> {
     }
 }
 
-/// The frame thread: pace, fill a slot straight from the source, publish, tell each seat.
-/// Returns why it ended on its own, or `None` when the service thread stopped it.
-fn frame_loop(
-    mut writer: Writer,
-    mut source: Box<dyn FrameSource>,
-    shared: &Shared,
-    requests: &Receiver<Request>,
-    limit: Option<u64>,
-    fps: f64,
-) -> Result<Option<StopReason>, RunError> {
-    let mut pacer = Pacer::new(fps);
-    let result = loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            break Ok(None);
-        }
-        if let Err(e) = apply_requests(&mut writer, source.as_mut(), shared, requests) {
-            break Err(e);
-        }
-        if shared.fps_changed.swap(false, Ordering::Acquire) {
-            pacer.set_fps(f64::from_bits(shared.fps_bits.load(Ordering::Relaxed)));
-        }
-        if shared.paused.load(Ordering::Relaxed) {
-            // Between frames: from here on nothing is published until Resume.
-            shared.pause_acknowledged.store(true, Ordering::Release);
-            std::thread::sleep(Duration::from_millis(10));
-            pacer.restart();
-            continue;
-        }
-        shared.pause_acknowledged.store(false, Ordering::Relaxed);
-        match pacer.wait() {
-            Tick::NotYet => continue,
-            Tick::Late { missed } => {
-                shared.late.fetch_add(missed, Ordering::Relaxed);
-            }
-            Tick::Due => {}
-        }
-        if shared.paused.load(Ordering::Relaxed) {
-            continue; // Paused while waiting for the deadline.
-        }
-        let Some(mut slot) = writer.slot() else {
-            shared.skipped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let capture_ns = match source.fill(slot.seq(), &mut slot) {
-            Ok(Filled::Frame { capture_ns }) => capture_ns,
-            Ok(Filled::End) => break Ok(Some(StopReason::EndOfInput)),
-            Err(e) => break Err(e.into()),
-        };
-        let format = source.format();
-        let mut events = lock(&shared.events);
-        slot.publish_with(capture_ns, |seat, published| {
-            if let Some(Some(sender)) = events.get_mut(seat as usize) {
-                let _ = sender.send(&Event::FrameMeta {
-                    seq: published.seq,
-                    slot: published.slot,
-                    format,
-                    capture_ns: published.capture_ns,
-                    publish_ns: published.publish_ns,
-                    flags: 0,
-                });
-            }
-        });
-        drop(events);
-        let total = shared.published.fetch_add(1, Ordering::Relaxed) + 1;
-        if limit.is_some_and(|limit| total >= limit) {
-            break Ok(Some(StopReason::FrameLimit));
-        }
-    };
-    // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes every
-    // seat and unlinks the region.
-    shared.broadcast(&Event::Stopping);
-    drop(writer);
-    result
+/// The frame thread's own handles: the shared atomics, second handles on the seats'
+/// queues, and the channels to and from the service thread.
+struct FrameThread {
+    shared: Arc<Shared>,
+    seats: Seats,
+    requests: Receiver<Request>,
+    supervisors: Sender<Supervisor>,
+    /// `--wait-seats N` and `--wait`: live seats to wait for before the first publish.
+    gate: Option<(u32, Duration)>,
 }
 
-/// Applies SetFormat / SetPattern between frames.
-fn apply_requests(
-    writer: &mut Writer,
-    source: &mut dyn FrameSource,
-    shared: &Shared,
-    requests: &Receiver<Request>,
-) -> Result<(), RunError> {
-    loop {
-        let request = match requests.try_recv() {
-            Ok(request) => request,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+/// How often the start gate looks at the seats (a consumer's claim signals nothing).
+const GATE_POLL: Duration = Duration::from_millis(2);
+
+impl FrameThread {
+    /// The start gate: returns once `wanted` seats are live, `false` if a stop came first,
+    /// an error once `wait` has passed.
+    fn await_seats(&self, writer: &Writer, wanted: u32, wait: Duration) -> Result<bool, RunError> {
+        tracing::info!("waiting for {wanted} consumer(s) before the first frame");
+        let deadline = Deadline::after(wait);
+        let supervisor = writer.supervisor();
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            let live = supervisor.seats().iter().filter(|seat| seat.live).count() as u32;
+            if live >= wanted {
+                tracing::info!("{live} consumer(s) live: publishing");
+                return Ok(true);
+            }
+            if deadline.expired() {
+                return Err(RunError::TooFewConsumers { wanted, live, wait });
+            }
+            std::thread::sleep(deadline.remaining().min(GATE_POLL));
+        }
+    }
+
+    /// Paces, fills a slot straight from the source, publishes (every seat's wake first,
+    /// then each seat's `FrameMeta`). Returns why it ended on its own, or `None` when the
+    /// service thread stopped it.
+    fn run(
+        &mut self,
+        mut writer: Writer,
+        mut source: Box<dyn FrameSource>,
+        limit: Option<u64>,
+        fps: f64,
+    ) -> Result<Option<StopReason>, RunError> {
+        let gate = match self.gate {
+            Some((wanted, wait)) => self.await_seats(&writer, wanted, wait),
+            None => Ok(true),
         };
-        match request {
-            Request::SetPattern(pattern) => match source.set_pattern(pattern) {
-                Ok(()) => tracing::info!("pattern now {pattern}"),
-                Err(e) => tracing::warn!("SetPattern {pattern} refused: {e}"),
-            },
-            Request::SetFormat(format) => {
-                let old = writer.format();
-                if format == old {
-                    continue;
+        let result = match gate {
+            Ok(true) => self.frames(&mut writer, source.as_mut(), limit, fps),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes
+        // every seat and unlinks the region.
+        self.seats.broadcast(&writer.supervisor(), &Event::Stopping);
+        drop(writer);
+        result
+    }
+
+    /// The frame loop proper, until the source ends, the limit or a stop.
+    fn frames(
+        &mut self,
+        writer: &mut Writer,
+        source: &mut dyn FrameSource,
+        limit: Option<u64>,
+        fps: f64,
+    ) -> Result<Option<StopReason>, RunError> {
+        let shared = self.shared.clone();
+        let mut pacer = Pacer::new(fps);
+        loop {
+            if shared.stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            self.apply_requests(writer, source)?;
+            if shared.fps_changed.swap(false, Ordering::Acquire) {
+                pacer.set_fps(f64::from_bits(shared.fps_bits.load(Ordering::Relaxed)));
+            }
+            if shared.paused.load(Ordering::Relaxed) {
+                // Between frames: from here on nothing is published until Resume.
+                shared.pause_acknowledged.store(true, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(10));
+                pacer.restart();
+                continue;
+            }
+            shared.pause_acknowledged.store(false, Ordering::Relaxed);
+            match pacer.wait() {
+                Tick::NotYet => continue,
+                Tick::Late { missed } => {
+                    shared.late.fetch_add(missed, Ordering::Relaxed);
                 }
-                if let Err(e) = source.set_format(format) {
-                    tracing::warn!("SetFormat {format} refused: {e}");
-                    continue;
-                }
-                // The consumers to tell sit in the old region.
-                let old_supervisor = writer.supervisor();
-                match writer.replace(format) {
-                    Ok(()) => tracing::info!("format now {format}, epoch {}", writer.epoch()),
-                    Err(ReplaceError::Refused(e)) => {
-                        tracing::warn!("SetFormat {format} refused: {e}; staying at {old}");
-                        // The source must match the region again.
-                        source.set_format(old)?;
+                Tick::Due => {}
+            }
+            if shared.paused.load(Ordering::Relaxed) {
+                continue; // Paused while waiting for the deadline.
+            }
+            let Some(mut slot) = writer.slot() else {
+                shared.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let capture_ns = match source.fill(slot.seq(), &mut slot) {
+                Ok(Filled::Frame { capture_ns }) => capture_ns,
+                Ok(Filled::End) => return Ok(Some(StopReason::EndOfInput)),
+                Err(e) => return Err(e.into()),
+            };
+            let format = source.format();
+            let seats = &mut self.seats;
+            slot.publish_with(capture_ns, |seat, published| {
+                seats.frame_meta(seat, published, format);
+            });
+            let total = shared.published.fetch_add(1, Ordering::Relaxed) + 1;
+            if limit.is_some_and(|limit| total >= limit) {
+                return Ok(Some(StopReason::FrameLimit));
+            }
+        }
+    }
+
+    /// Applies SetFormat / SetPattern between frames.
+    fn apply_requests(
+        &mut self,
+        writer: &mut Writer,
+        source: &mut dyn FrameSource,
+    ) -> Result<(), RunError> {
+        loop {
+            let request = match self.requests.try_recv() {
+                Ok(request) => request,
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+            };
+            match request {
+                Request::SetPattern(pattern) => match source.set_pattern(pattern) {
+                    Ok(()) => tracing::info!("pattern now {pattern}"),
+                    Err(e) => tracing::warn!("SetPattern {pattern} refused: {e}"),
+                },
+                Request::SetFormat(format) => {
+                    let old = writer.format();
+                    if format == old {
+                        continue;
                     }
-                    Err(lost) => return Err(lost.into()),
+                    if let Err(e) = source.set_format(format) {
+                        tracing::warn!("SetFormat {format} refused: {e}");
+                        continue;
+                    }
+                    // The consumers to tell sit in the old region.
+                    let old_supervisor = writer.supervisor();
+                    match writer.replace(format) {
+                        Ok(()) => tracing::info!("format now {format}, epoch {}", writer.epoch()),
+                        Err(ReplaceError::Refused(e)) => {
+                            tracing::warn!("SetFormat {format} refused: {e}; staying at {old}");
+                            // The source must match the region again.
+                            source.set_format(old)?;
+                        }
+                        Err(lost) => return Err(lost.into()),
+                    }
+                    // The service thread follows; if it is gone, nobody needs it.
+                    let _ = self.supervisors.send(writer.supervisor());
+                    self.shared.epoch.store(writer.epoch(), Ordering::Relaxed);
+                    self.seats.broadcast(
+                        &old_supervisor,
+                        &Event::FormatChanged {
+                            epoch: writer.epoch(),
+                        },
+                    );
                 }
-                *lock(&shared.supervisor) = writer.supervisor();
-                shared.epoch.store(writer.epoch(), Ordering::Relaxed);
-                shared.broadcast_via(
-                    &old_supervisor,
-                    &Event::FormatChanged {
-                        epoch: writer.epoch(),
-                    },
-                );
             }
         }
     }

@@ -7,7 +7,7 @@
 
 use std::cell::UnsafeCell;
 use std::mem::{offset_of, size_of};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use crate::error::OpenError;
 use crate::protocol::SlotTable;
@@ -16,8 +16,16 @@ use frame_vocab::{FrameFormat, PixelFormat};
 /// `"FRAMEPIP"`: the first 8 bytes of every region, stored last at creation.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"FRAMEPIP");
 
-/// Bumped on any change to [`Header`]'s layout or the protocol.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Bumped on any change to [`Header`]'s layout or the protocol. Version 2 reserves what
+/// every-frame delivery and the control commands need (per seat `taken` and `delivery`,
+/// the producer's wake semaphore, the flags, the source description, the nominal rate).
+pub const LAYOUT_VERSION: u32 = 2;
+
+/// Bytes of the header's source description (UTF-8, NUL-padded, cut at a char boundary).
+pub const SOURCE_BYTES: usize = 64;
+
+/// Header flag: the producer refuses every-frame seats (`producer --no-backpressure`).
+pub(crate) const FLAG_NO_BACKPRESSURE: u32 = 1;
 
 /// Written in native byte order; reads back differently on a foreign-endian peer.
 const ENDIAN_TAG: u32 = 0x0102_0304;
@@ -31,12 +39,7 @@ pub(crate) const MAX_SLOTS: usize = MAX_SEATS + 2;
 /// The page size the layout is aligned to (slots start on this boundary).
 pub(crate) const PAGE: usize = 4096;
 
-/// The producer is live.
-pub(crate) const STATE_LIVE: u32 = 1;
-/// The producer is exiting cleanly; the object is about to be unlinked.
-pub(crate) const STATE_STOPPING: u32 = 2;
-/// A new object (epoch + 1) replaces this one under the same name.
-pub(crate) const STATE_REPLACED: u32 = 3;
+pub(crate) use crate::protocol::{STATE_LIVE, STATE_REPLACED, STATE_STOPPING};
 
 /// A value aligned to its own cache line, so the producer and each consumer do not
 /// false-share.
@@ -52,16 +55,20 @@ pub(crate) struct SlotMeta {
     _reserved: AtomicU64,
 }
 
-/// One consumer seat: its word, its hold and its wake-up semaphore.
+/// One consumer seat: its word, its hold, its delivery words and its wake-up semaphore.
 #[repr(C, align(64))]
 pub(crate) struct Seat {
     /// {state, generation, pid}: see `protocol::SeatWord`.
     pub word: AtomicU64,
-    /// CLOCK_MONOTONIC ns when the seat was claimed (identity, for messages).
-    pub claimed_ns: AtomicU64,
+    /// The seq of the last frame this seat took (every-frame delivery; 0 until then).
+    pub taken: AtomicU64,
     /// The slot the seat reads, or `protocol::NO_SLOT`.
     pub hold: AtomicU32,
-    _pad: [u8; 44],
+    _pad0: AtomicU32,
+    /// {generation, mode}: how this seat asked to be served (every-frame delivery; 0 =
+    /// newest, the only mode this version serves).
+    pub delivery: AtomicU64,
+    _pad1: [u8; 32],
     /// The process-shared semaphore that wakes this seat (`sem_init(pshared = 1)`).
     pub sem: CacheLine<UnsafeCell<libc::sem_t>>,
 }
@@ -85,11 +92,13 @@ pub(crate) struct Header {
     pub frame_bytes: AtomicU64,
     pub slot_offset: AtomicU64,
     pub slot_stride: AtomicU64,
-    // Producer identity.
+    // Producer identity, written once before `magic` (not validated: informative only).
     pub epoch: AtomicU64,
     pub producer_pid: AtomicU32,
-    _pad0: AtomicU32,
-    pub producer_start_ns: AtomicU64,
+    /// `FLAG_*` bits.
+    pub flags: AtomicU32,
+    /// The nominal frame rate in millihertz (0: as fast as the source gives frames).
+    pub nominal_fps_milli: AtomicU64,
     // Runtime fields.
     pub state: AtomicU32,
     _pad1: AtomicU32,
@@ -98,10 +107,15 @@ pub(crate) struct Header {
     pub published: AtomicU64,
     /// Frames the producer skipped because no slot was free (garbage holds only).
     pub skipped_no_slot: AtomicU64,
+    /// What the frames come from (`Writer`'s source description), written once.
+    pub source: [AtomicU8; SOURCE_BYTES],
     pub latest: CacheLine<AtomicU64>,
     /// A timestamp word for benchmarks that measure the bare primitives beside the slot
     /// protocol (see `Supervisor::probe`); on its own cache line like `latest`.
     pub probe: CacheLine<AtomicU64>,
+    /// The producer's own wake-up semaphore (every-frame delivery: a seat that took a frame
+    /// posts it). Initialised with the others.
+    pub producer_wake: CacheLine<UnsafeCell<libc::sem_t>>,
     pub slots: [SlotMeta; MAX_SLOTS],
     pub seats: [Seat; MAX_SEATS],
 }
@@ -118,19 +132,26 @@ const _: () = {
     assert!(offset_of!(Header, slot_offset) == 64);
     assert!(offset_of!(Header, epoch) == 80);
     assert!(offset_of!(Header, producer_pid) == 88);
-    assert!(offset_of!(Header, producer_start_ns) == 96);
+    assert!(offset_of!(Header, flags) == 92);
+    assert!(offset_of!(Header, nominal_fps_milli) == 96);
     assert!(offset_of!(Header, state) == 104);
     assert!(offset_of!(Header, heartbeat_ns) == 112);
-    assert!(offset_of!(Header, latest) == 192);
-    assert!(offset_of!(Header, probe) == 256);
-    assert!(offset_of!(Header, slots) == 320);
+    assert!(offset_of!(Header, published) == 120);
+    assert!(offset_of!(Header, skipped_no_slot) == 128);
+    assert!(offset_of!(Header, source) == 136);
+    assert!(offset_of!(Header, latest) == 256);
+    assert!(offset_of!(Header, probe) == 320);
+    assert!(offset_of!(Header, producer_wake) == 384);
+    assert!(offset_of!(Header, slots) == 448);
     assert!(size_of::<SlotMeta>() == 32);
-    assert!(offset_of!(Header, seats) == 320 + 32 * MAX_SLOTS);
+    assert!(offset_of!(Header, seats) == 448 + 32 * MAX_SLOTS);
     assert!(size_of::<libc::sem_t>() <= 64);
+    assert!(offset_of!(Seat, taken) == 8);
     assert!(offset_of!(Seat, hold) == 16);
+    assert!(offset_of!(Seat, delivery) == 24);
     assert!(offset_of!(Seat, sem) == 64);
     assert!(size_of::<Seat>() == 128);
-    assert!(size_of::<Header>() == 320 + 32 * MAX_SLOTS + 128 * MAX_SEATS);
+    assert!(size_of::<Header>() == 448 + 32 * MAX_SLOTS + 128 * MAX_SEATS);
     assert!(size_of::<Header>() <= PAGE);
     assert!(
         MAX_SLOTS <= 64,
@@ -143,6 +164,70 @@ pub(crate) const HEADER_PAGES_BYTES: usize = round_up(size_of::<Header>(), PAGE)
 
 pub(crate) const fn round_up(value: usize, to: usize) -> usize {
     value.div_ceil(to) * to
+}
+
+/// What the producer says about its stream, written once into the header beside the
+/// layout (informative: readers never trust it for sizes or indices).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Describe {
+    /// The source description, UTF-8, NUL-padded.
+    pub source: [u8; SOURCE_BYTES],
+    /// The nominal frame rate in millihertz (0: as fast as the source gives frames).
+    pub nominal_fps_milli: u64,
+    /// `FLAG_*` bits.
+    pub flags: u32,
+}
+
+impl Default for Describe {
+    fn default() -> Describe {
+        Describe {
+            source: [0; SOURCE_BYTES],
+            nominal_fps_milli: 0,
+            flags: 0,
+        }
+    }
+}
+
+impl Describe {
+    /// Sets the source description, cut at a char boundary to fit.
+    pub(crate) fn set_source(&mut self, text: &str) {
+        let mut end = text.len().min(SOURCE_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.source = [0; SOURCE_BYTES];
+        self.source[..end].copy_from_slice(&text.as_bytes()[..end]);
+    }
+
+    /// Writes it into a fresh header (before `magic`, which publishes it).
+    pub(crate) fn write(&self, header: &Header) {
+        let r = Ordering::Relaxed; // Published by the Release store of `magic`.
+        for (cell, byte) in header.source.iter().zip(self.source) {
+            cell.store(byte, r);
+        }
+        header.nominal_fps_milli.store(self.nominal_fps_milli, r);
+        header.flags.store(self.flags, r);
+    }
+
+    /// Reads a copy out of a header whose magic was seen (with Acquire).
+    pub(crate) fn read(header: &Header) -> Describe {
+        let r = Ordering::Relaxed; // Ordered by the caller's Acquire load of `magic`.
+        Describe {
+            source: std::array::from_fn(|i| header.source[i].load(r)),
+            nominal_fps_milli: header.nominal_fps_milli.load(r),
+            flags: header.flags.load(r),
+        }
+    }
+
+    /// The source description as text (garbage bytes become U+FFFD, never an error).
+    pub(crate) fn source_text(&self) -> String {
+        let end = self
+            .source
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(SOURCE_BYTES);
+        String::from_utf8_lossy(&self.source[..end]).into_owned()
+    }
 }
 
 /// The validated copy of a region's write-once fields.
@@ -307,6 +392,15 @@ impl SlotTable for Table<'_> {
     fn hold(&self, seat: usize) -> &AtomicU32 {
         &self.header.seats[seat].hold
     }
+
+    fn state(&self) -> &AtomicU32 {
+        &self.header.state
+    }
+
+    fn slot_meta(&self, slot: usize) -> [&AtomicU64; 3] {
+        let meta = &self.header.slots[slot];
+        [&meta.seq, &meta.capture_ns, &meta.publish_ns]
+    }
 }
 
 /// Where the header's fields are, for tests that corrupt a region on purpose (the layout
@@ -356,4 +450,17 @@ pub mod offsets {
     pub const fn seat_sem(seat: usize) -> usize {
         offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, sem)
     }
+    /// Seat `seat`'s `taken` seq (u64; every-frame delivery).
+    pub const fn seat_taken(seat: usize) -> usize {
+        offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, taken)
+    }
+    /// Seat `seat`'s delivery word (u64; every-frame delivery).
+    pub const fn seat_delivery(seat: usize) -> usize {
+        offset_of!(Header, seats) + seat * size_of::<Seat>() + offset_of!(Seat, delivery)
+    }
+    /// The producer's wake semaphore (sem_t).
+    pub const PRODUCER_WAKE: usize = offset_of!(Header, producer_wake);
+    /// Frames published (u64) and frames skipped for want of a slot (u64).
+    pub const PUBLISHED: usize = offset_of!(Header, published);
+    pub const SKIPPED_NO_SLOT: usize = offset_of!(Header, skipped_no_slot);
 }

@@ -33,12 +33,10 @@ pub mod testing;
 #[cfg(not(loom))]
 pub use error::{Corrupt, CreateError, OpenError, WaitError};
 #[cfg(not(loom))]
-pub use layout::{LAYOUT_VERSION, MAX_SEATS, offsets};
+pub use layout::{LAYOUT_VERSION, MAX_SEATS, SOURCE_BYTES, offsets};
 #[cfg(not(loom))]
-pub use reader::{FrameInfo, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
+pub use reader::{HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
 #[cfg(not(loom))]
-pub use slot::{FrameRef, OwnedFrame, WriteSlot};
+pub use slot::{FrameInfo, FrameRef, OwnedFrame, Published, WriteSlot};
 #[cfg(not(loom))]
-pub use writer::{
-    DEFAULT_MODE, Published, RegionBuilder, ReplaceError, SeatInfo, Supervisor, Writer,
-};
+pub use writer::{DEFAULT_MODE, RegionBuilder, ReplaceError, SeatInfo, Supervisor, Writer};

@@ -4,7 +4,8 @@
 //! [`SlotTable`]), so loom can run it unchanged (`sync.rs`). Three roles touch these words:
 //!
 //! - the producer picks a slot that is neither `latest` nor held by a non-free seat,
-//!   writes it, stores `latest` (Release) and issues a SeqCst fence ([`publish`]);
+//!   writes it, stores `latest` (Release), issues a SeqCst fence and names the seats to
+//!   wake ([`publish_frame`]);
 //! - a consumer stores the slot it is about to read in its seat's `hold`, issues a SeqCst
 //!   fence and re-loads `latest`; if the word is unchanged, the slot is its own ([`take`]);
 //! - the reclaimer frees the seat of a dead consumer by compare-and-swap on the exact seat
@@ -14,7 +15,8 @@
 //! followed a newer `latest`. If the consumer's fence comes first in the single total order
 //! of SeqCst fences, the producer's later `hold` loads see the consumer's hold; if the
 //! producer's comes first, the consumer's re-load sees the newer `latest` and it retries.
-//! Either way a held slot is never chosen. The loom model at the bottom checks this.
+//! Either way a held slot is never chosen. The loom model (`protocol/loom_model.rs`) runs
+//! these very functions, the ones `Writer` and `Reader` call, and checks this.
 
 // The loom build models only the parts of the protocol that race; the rest goes unused.
 #![cfg_attr(loom, allow(dead_code))]
@@ -48,7 +50,18 @@ pub(crate) trait SlotTable {
     fn seat_word(&self, seat: usize) -> &AtomicU64;
     /// The slot seat `seat` is reading, or [`NO_SLOT`].
     fn hold(&self, seat: usize) -> &AtomicU32;
+    /// The producer's state word ([`STATE_LIVE`], [`STATE_STOPPING`], [`STATE_REPLACED`]).
+    fn state(&self) -> &AtomicU32;
+    /// Slot `slot`'s metadata words: seq, capture ns, publish ns.
+    fn slot_meta(&self, slot: usize) -> [&AtomicU64; 3];
 }
+
+/// The producer is live.
+pub(crate) const STATE_LIVE: u32 = 1;
+/// The producer is exiting cleanly; the object is about to be unlinked.
+pub(crate) const STATE_STOPPING: u32 = 2;
+/// A new object (epoch + 1) replaces this one under the same name.
+pub(crate) const STATE_REPLACED: u32 = 3;
 
 /// A decoded `latest` word: which slot holds frame `seq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +162,7 @@ impl SeatWord {
 /// picks the most recently written (`last_written[i]` is the seq last written to slot `i`,
 /// 0 if never), so the working set stays in cache.
 ///
-/// Must run after the fence of the previous [`publish`] (it does: the producer publishes,
+/// Must run after the fence of the previous [`publish_frame`] (it does: the producer publishes,
 /// then asks for the next slot).
 pub(crate) fn choose_slot<T: SlotTable>(
     table: &T,
@@ -185,21 +198,85 @@ pub(crate) fn choose_slot<T: SlotTable>(
         })
 }
 
-/// Producer: makes `latest` the newest frame. The slot's pixels and metadata must be
-/// written before this call.
-pub(crate) fn publish<T: SlotTable>(table: &T, latest: Latest) {
+/// A frame's metadata as the producer publishes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub seq: u64,
+    pub capture_ns: u64,
+    pub publish_ns: u64,
+}
+
+/// The seats to wake after a publish or a state change: bit `k` is seat `k`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Wake {
+    /// Every non-free seat: post its semaphore (one still setting up must not miss a frame).
+    pub occupied: u32,
+    /// The live ones among them: send them the frame's metadata, after every post.
+    pub live: u32,
+}
+
+impl Wake {
+    /// Iterates the seat indices of `mask`.
+    pub(crate) fn seats(mask: u32) -> impl Iterator<Item = u32> {
+        (0..u32::BITS).filter(move |seat| mask & (1 << seat) != 0)
+    }
+}
+
+/// Producer: the whole publish sequence of a frame written into `slot`: the slot's
+/// metadata, then `latest` (Release), then a SeqCst fence, then the seats to wake. The
+/// caller posts every `occupied` seat's semaphore if it is 0 (binary wake), and only after
+/// all the posts sends the `live` seats the frame's metadata.
+///
+/// The real `Writer` and the loom model both call this; nothing else stores `latest`.
+pub(crate) fn publish_frame<T: SlotTable>(table: &T, slot: u32, stamp: Stamp) -> Wake {
+    let [seq, capture_ns, publish_ns] = table.slot_meta(slot as usize);
+    // Relaxed: published by the Release store of `latest` below.
+    seq.store(stamp.seq, Ordering::Relaxed);
+    capture_ns.store(stamp.capture_ns, Ordering::Relaxed);
+    publish_ns.store(stamp.publish_ns, Ordering::Relaxed);
+    let latest = Latest {
+        seq: stamp.seq,
+        slot,
+    };
     // SYNC POINT: latest-publish. Release pairs with the Acquire loads in `take`: the
     // pixels and slot metadata written before are visible to whoever takes this word.
     table.latest().store(latest.pack(), Ordering::Release);
     // SYNC POINT: hazard-fence. Ordered against the consumer's fence in `take` (see the
-    // module comment); it also orders this store before the semaphore reads that decide
-    // whom to wake, so a consumer about to sleep either sees this frame or gets a post.
+    // module comment); it also orders this store before the seat-word and semaphore reads
+    // that decide whom to wake, so a consumer about to sleep (its own fence after the
+    // wake or in `go_live`) either sees this frame or gets a post.
     fence(Ordering::SeqCst);
+    seats_to_wake(table)
+}
+
+/// The non-free and the live seats, read after the caller's fence.
+fn seats_to_wake<T: SlotTable>(table: &T) -> Wake {
+    let mut wake = Wake::default();
+    for seat in 0..table.seat_count().min(u32::BITS as usize) {
+        if let Some(word) = seat_is_occupied(table, seat) {
+            wake.occupied |= 1 << seat;
+            if word.state() == SeatState::Live {
+                wake.live |= 1 << seat;
+            }
+        }
+    }
+    wake
+}
+
+/// Producer (or a replacer): sets the region's state (Stopping or Replaced). The caller
+/// then posts every seat's semaphore, unconditionally, so sleepers look; a consumer that
+/// sees the new state still takes a frame published before it ([`look`]).
+pub(crate) fn announce(state_word: &AtomicU32, state: u32) {
+    // SYNC POINT: state. Release pairs with the Acquire load in `look`: whoever sees the
+    // new state also sees every `latest` stored before it.
+    state_word.store(state, Ordering::Release);
 }
 
 /// Producer: whether seat `seat` should be woken after a publish (any non-free seat: one
 /// that is setting up must not miss a frame either).
 pub(crate) fn seat_is_occupied<T: SlotTable>(table: &T, seat: usize) -> Option<SeatWord> {
+    // Relaxed: after a publish the hazard fence orders this load (see `publish_frame`);
+    // the reclaimer acts on it only through a compare-and-swap on the exact word.
     let word = SeatWord(table.seat_word(seat).load(Ordering::Relaxed));
     (word.state() != SeatState::Free).then_some(word)
 }
@@ -263,6 +340,56 @@ pub(crate) fn take<T: SlotTable>(table: &T, seat: usize, last_seq: u64) -> Take 
     Take::Contended
 }
 
+/// What a consumer's look at the region found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// This seat now holds `latest.slot`, which carries frame `latest.seq`.
+    Taken(Latest),
+    /// Nothing newer than the last frame taken; the producer is live.
+    Nothing,
+    /// Nothing newer, and the region's state is no longer Live (Stopping, Replaced or
+    /// garbage): every frame published before that state change has been taken.
+    Ended(u32),
+    /// `latest` holds a value no honest producer writes (hold was cleared).
+    Corrupt(TakeCorrupt),
+}
+
+/// Consumer: one look at the region: the newest frame if there is one newer than
+/// `last_seq`, else the state. A frame wins over the state: the state is loaded first
+/// (Acquire), so if it says Stopping or Replaced, the `take` that follows sees every
+/// frame published before that state was set, and a finite stream's last frame is taken.
+pub(crate) fn look<T: SlotTable>(table: &T, seat: usize, last_seq: u64) -> Look {
+    // SYNC POINT: state (Acquire side).
+    let state = table.state().load(Ordering::Acquire);
+    match take(table, seat, last_seq) {
+        Take::Taken(latest) => Look::Taken(latest),
+        // Contended only happens under garbage; the next look tries again.
+        Take::Nothing | Take::Contended if state == STATE_LIVE => Look::Nothing,
+        Take::Nothing | Take::Contended => Look::Ended(state),
+        Take::Corrupt(c) => Look::Corrupt(c),
+    }
+}
+
+/// Consumer: the step after every semaphore wake: a fence, then [`look`].
+pub(crate) fn after_wake<T: SlotTable>(table: &T, seat: usize, last_seq: u64) -> Look {
+    // SYNC POINT: hazard-fence (wake side). The producer read our semaphore after its own
+    // fence; glibc reads the value relaxed, so a post skipped because the value was still 1
+    // (from an older post) is covered only by this fence: the wait's decrement comes before
+    // it, so either the producer saw 0 and posted, or our look below sees its frame.
+    fence(Ordering::SeqCst);
+    look(table, seat, last_seq)
+}
+
+/// Consumer (Spin strategy): whether anything may have changed since the frame `last_seq`
+/// was taken: a newer `latest`, or a state other than Live. Spinning on this, and not on
+/// "latest changed since I loaded it", never misses a frame published between a look and
+/// the spin.
+pub(crate) fn changed_since<T: SlotTable>(table: &T, last_seq: u64) -> bool {
+    // Relaxed: only a hint to stop spinning; the `look` that follows loads with Acquire.
+    let latest = Latest::unpack(table.latest().load(Ordering::Relaxed)).map_or(0, |l| l.seq);
+    latest != last_seq || table.state().load(Ordering::Relaxed) != STATE_LIVE
+}
+
 /// Consumer: stops holding any slot.
 pub(crate) fn release<T: SlotTable>(table: &T, seat: usize) {
     // SYNC POINT: hold-release. Our reads of the slot happen before the producer, having
@@ -286,11 +413,13 @@ pub(crate) fn claim<T: SlotTable>(
         observed.generation().wrapping_add(1),
         pid,
     );
-    // Relaxed: the seat word carries no data; what the producer must see of it is ordered
-    // by the hazard fences (and Release when the seat is freed).
+    // SYNC POINT: seat-release (claim side). Acquire pairs with the Release that freed the
+    // seat (`leave`, `reclaim`): the reclaimer's clearing of `hold` happens before our own
+    // `hold` stores, so it can never land after them and wipe our hold. What the producer
+    // must see of the word is ordered by the hazard fences.
     table
         .seat_word(seat)
-        .compare_exchange(observed.0, claimed.0, Ordering::Relaxed, Ordering::Relaxed)
+        .compare_exchange(observed.0, claimed.0, Ordering::Acquire, Ordering::Relaxed)
         .ok()?;
     table.hold(seat).store(NO_SLOT, Ordering::Release);
     Some(claimed)
@@ -351,317 +480,8 @@ pub(crate) fn reclaim<T: SlotTable>(table: &T, seat: usize, observed: SeatWord) 
         .is_ok()
 }
 
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    struct Table {
-        latest: AtomicU64,
-        words: Vec<AtomicU64>,
-        holds: Vec<AtomicU32>,
-        slots: usize,
-    }
-
-    impl Table {
-        fn new(seats: usize) -> Table {
-            Table {
-                latest: AtomicU64::new(0),
-                words: (0..seats).map(|_| AtomicU64::new(0)).collect(),
-                holds: (0..seats).map(|_| AtomicU32::new(NO_SLOT)).collect(),
-                slots: seats + 2,
-            }
-        }
-    }
-
-    impl SlotTable for Table {
-        fn slot_count(&self) -> usize {
-            self.slots
-        }
-        fn seat_count(&self) -> usize {
-            self.words.len()
-        }
-        fn latest(&self) -> &AtomicU64 {
-            &self.latest
-        }
-        fn seat_word(&self, seat: usize) -> &AtomicU64 {
-            &self.words[seat]
-        }
-        fn hold(&self, seat: usize) -> &AtomicU32 {
-            &self.holds[seat]
-        }
-    }
-
-    #[test]
-    fn latest_word_round_trips() {
-        for (seq, slot) in [(1, 0), (2, 17), (MAX_SEQ, 255)] {
-            let l = Latest { seq, slot };
-            assert_eq!(Latest::unpack(l.pack()), Some(l));
-        }
-        assert_eq!(Latest::unpack(0), None);
-        assert_eq!(
-            Latest::unpack(5),
-            None,
-            "slot bits without a seq mean nothing published"
-        );
-    }
-
-    #[test]
-    fn seat_word_round_trips() {
-        let w = SeatWord::new(SeatState::Live, 0xFF_FFFF, 4_000_000_000);
-        assert_eq!(w.state(), SeatState::Live);
-        assert_eq!(w.generation(), 0xFF_FFFF);
-        assert_eq!(w.pid(), 4_000_000_000);
-        assert_eq!(SeatWord(u64::MAX).state(), SeatState::Unknown(255));
-    }
-
-    #[test]
-    fn chooses_most_recent_free_slot() {
-        let t = Table::new(1);
-        // Never written: lowest index first.
-        assert_eq!(choose_slot(&t, None, &[0, 0, 0]), Some(0));
-        // Slot 1 is latest; slot 2 was written more recently than slot 0.
-        assert_eq!(choose_slot(&t, Some(1), &[1, 3, 2]), Some(2));
-        // A live seat holds slot 2: slot 0 is the only one left.
-        let claimed = claim(&t, 0, SeatWord(0), 7).unwrap();
-        go_live(&t, 0, claimed).unwrap();
-        t.holds[0].store(2, Ordering::Relaxed);
-        assert_eq!(choose_slot(&t, Some(1), &[1, 3, 2]), Some(0));
-    }
-
-    #[test]
-    fn garbage_holds_never_stall_or_escape_range() {
-        let t = Table::new(2);
-        for w in &t.words {
-            w.store(
-                SeatWord::new(SeatState::Unknown(9), 1, 1).0,
-                Ordering::Relaxed,
-            );
-        }
-        t.holds[0].store(7_000, Ordering::Relaxed);
-        t.holds[1].store(0, Ordering::Relaxed);
-        assert_eq!(choose_slot(&t, Some(1), &[0; 4]), Some(2));
-        // With fewer slots than busy ones (only garbage can do this) the frame is skipped.
-        let small = Table {
-            slots: 2,
-            ..Table::new(2)
-        };
-        for w in &small.words {
-            w.store(SeatWord::new(SeatState::Live, 1, 1).0, Ordering::Relaxed);
-        }
-        small.holds[0].store(0, Ordering::Relaxed);
-        assert_eq!(choose_slot(&small, Some(1), &[0; 2]), None);
-    }
-
-    #[test]
-    fn take_sees_only_newer_frames_and_rejects_garbage() {
-        let t = Table::new(1);
-        assert_eq!(take(&t, 0, 0), Take::Nothing);
-        publish(&t, Latest { seq: 1, slot: 2 });
-        assert_eq!(take(&t, 0, 0), Take::Taken(Latest { seq: 1, slot: 2 }));
-        assert_eq!(t.holds[0].load(Ordering::Relaxed), 2);
-        assert_eq!(take(&t, 0, 1), Take::Nothing);
-        assert!(matches!(
-            take(&t, 0, 5),
-            Take::Corrupt(TakeCorrupt::SeqWentBack { .. })
-        ));
-        t.latest
-            .store(Latest { seq: 9, slot: 200 }.pack(), Ordering::Relaxed);
-        assert!(matches!(
-            take(&t, 0, 1),
-            Take::Corrupt(TakeCorrupt::SlotOutOfRange { .. })
-        ));
-    }
-
-    #[test]
-    fn reclaim_only_the_exact_word() {
-        let t = Table::new(1);
-        let claimed = claim(&t, 0, SeatWord(0), 42).unwrap();
-        let live = go_live(&t, 0, claimed).unwrap();
-        t.holds[0].store(1, Ordering::Relaxed);
-        // A stale observation (the claiming word) must not free the live seat.
-        assert!(!reclaim(&t, 0, claimed));
-        assert_eq!(SeatWord(t.words[0].load(Ordering::Relaxed)), live);
-        assert!(reclaim(&t, 0, live));
-        let freed = SeatWord(t.words[0].load(Ordering::Relaxed));
-        assert_eq!(freed.state(), SeatState::Free);
-        assert_eq!(t.holds[0].load(Ordering::Relaxed), NO_SLOT);
-        // The next claim bumps the generation.
-        let again = claim(&t, 0, freed, 43).unwrap();
-        assert_eq!(again.generation(), live.generation() + 1);
-        // A claim on a stale free word fails.
-        assert!(claim(&t, 0, freed, 44).is_none());
-    }
-}
-
-/// The loom model of the protocol: one producer and two consumers, every interleaving.
-///
-/// Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=1 cargo test -p shm-frames
-/// --release --lib loom` (as `.ci/run` does; `LOOM_FRAMES` sets the frames published). Each slot's pixels are a loom `UnsafeCell`, so a write to a slot
-/// while a consumer reads it is reported as a data race: that is "a held slot is never
-/// written". Semaphores are modelled as counters read relaxed, as glibc's `sem_getvalue`
-/// does, with the binary wake the producer uses.
 #[cfg(all(test, loom))]
-mod loom_model {
-    use super::*;
-    use loom::cell::UnsafeCell;
-    use loom::sync::{Arc, Notify};
-    use loom::thread;
+mod loom_model;
 
-    const SEATS: usize = 2;
-    const SLOTS: usize = SEATS + 2;
-    /// Frames the producer publishes per execution (`LOOM_FRAMES`, default 3).
-    fn frames() -> u64 {
-        std::env::var("LOOM_FRAMES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3)
-    }
-
-    struct Model {
-        latest: AtomicU64,
-        words: [AtomicU64; SEATS],
-        holds: [AtomicU32; SEATS],
-        sems: [AtomicU32; SEATS],
-        /// The futex under each semaphore: a sleeper parks here until a post.
-        futex: [Notify; SEATS],
-        /// The pixels of each slot: the seq of the frame written there.
-        pixels: [UnsafeCell<u64>; SLOTS],
-        /// Slot metadata: seq, as the header's per-slot seq.
-        slot_seq: [AtomicU64; SLOTS],
-        /// Ghost: the newest seq the producer has published (for "newest at acquire time").
-        published: AtomicU64,
-    }
-
-    impl SlotTable for Model {
-        fn slot_count(&self) -> usize {
-            SLOTS
-        }
-        fn seat_count(&self) -> usize {
-            SEATS
-        }
-        fn latest(&self) -> &AtomicU64 {
-            &self.latest
-        }
-        fn seat_word(&self, seat: usize) -> &AtomicU64 {
-            &self.words[seat]
-        }
-        fn hold(&self, seat: usize) -> &AtomicU32 {
-            &self.holds[seat]
-        }
-    }
-
-    impl Model {
-        fn new() -> Model {
-            Model {
-                latest: AtomicU64::new(0),
-                words: [AtomicU64::new(0), AtomicU64::new(0)],
-                holds: [AtomicU32::new(NO_SLOT), AtomicU32::new(NO_SLOT)],
-                sems: [AtomicU32::new(0), AtomicU32::new(0)],
-                futex: [Notify::new(), Notify::new()],
-                pixels: std::array::from_fn(|_| UnsafeCell::new(0)),
-                slot_seq: std::array::from_fn(|_| AtomicU64::new(0)),
-                published: AtomicU64::new(0),
-            }
-        }
-
-        /// `sem_post` if `sem_getvalue` (a relaxed read in glibc) says 0.
-        fn wake(&self, seat: usize) {
-            if self.sems[seat].load(Ordering::Relaxed) == 0 {
-                self.sems[seat].fetch_add(1, Ordering::Release);
-                self.futex[seat].notify();
-            }
-        }
-
-        /// `sem_wait`: decrement when positive, else sleep on the futex until posted.
-        fn sleep(&self, seat: usize) {
-            loop {
-                let v = self.sems[seat].load(Ordering::Relaxed);
-                if v > 0
-                    && self.sems[seat]
-                        .compare_exchange(v, v - 1, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    return;
-                }
-                self.futex[seat].wait();
-            }
-        }
-    }
-
-    fn producer(m: &Model) {
-        let mut last_written = [0u64; SLOTS];
-        let mut latest_slot = None;
-        for seq in 1..=frames() {
-            let slot = choose_slot(m, latest_slot, &last_written).expect("a free slot");
-            // "Write the frame": a data race here if a consumer reads this slot.
-            // SAFETY: loom checks the claim this test exists for: no consumer reads the slot.
-            m.pixels[slot as usize].with_mut(|p| unsafe { *p = seq });
-            m.slot_seq[slot as usize].store(seq, Ordering::Relaxed);
-            last_written[slot as usize] = seq;
-            publish(m, Latest { seq, slot });
-            latest_slot = Some(slot);
-            m.published.store(seq, Ordering::Release);
-            for seat in 0..SEATS {
-                if seat_is_occupied(m, seat).is_some() {
-                    m.wake(seat);
-                }
-            }
-        }
-    }
-
-    fn consumer(m: &Model, seat: usize) {
-        let claimed = claim(m, seat, SeatWord(0), seat as u32 + 1).expect("seat is free");
-        let live = go_live(m, seat, claimed).expect("nobody reclaims in this model");
-        let mut last = 0;
-        loop {
-            let floor = m.published.load(Ordering::Acquire);
-            match take(m, seat, last) {
-                Take::Taken(l) => {
-                    assert!(l.seq > last, "seqs increase");
-                    assert!(
-                        l.seq >= floor,
-                        "got {} though {} was published",
-                        l.seq,
-                        floor
-                    );
-                    let seq = m.slot_seq[l.slot as usize].load(Ordering::Relaxed);
-                    // SAFETY: the slot is held; loom reports a race if the producer writes it.
-                    let pixels = m.pixels[l.slot as usize].with(|p| unsafe { *p });
-                    assert_eq!(pixels, l.seq, "torn: slot holds another frame");
-                    assert_eq!(seq, l.seq, "slot metadata matches latest");
-                    release(m, seat);
-                    last = l.seq;
-                    if last == frames() {
-                        break;
-                    }
-                }
-                Take::Nothing | Take::Contended => {
-                    // A lost wake-up leaves us asleep forever once the producer is done,
-                    // which loom reports as a deadlock.
-                    m.sleep(seat);
-                    // Pairs with the producer's fence: after a wake, look again.
-                    fence(Ordering::SeqCst);
-                }
-                Take::Corrupt(c) => panic!("corrupt {c:?}"),
-            }
-        }
-        assert!(leave(m, seat, live));
-    }
-
-    #[test]
-    fn loom_slot_protocol() {
-        loom::model(|| {
-            let m = Arc::new(Model::new());
-            let consumers: Vec<_> = (0..SEATS)
-                .map(|seat| {
-                    let m = m.clone();
-                    thread::spawn(move || consumer(&m, seat))
-                })
-                .collect();
-            producer(&m);
-            for c in consumers {
-                c.join().unwrap();
-            }
-        });
-    }
-}
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -3,16 +3,18 @@
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::{Corrupt, OpenError, WaitError};
-use crate::layout::{STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table};
+use crate::layout::{
+    Describe, FLAG_NO_BACKPRESSURE, STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table,
+};
 use crate::liveness;
-use crate::protocol::{self, SeatState, SeatWord, SlotTable, Take, TakeCorrupt};
+use crate::protocol::{self, Look, SeatState, SeatWord, SlotTable, TakeCorrupt};
 use crate::region::Region;
 use crate::sem::Woken;
-use crate::slot::{FrameRef, OwnedFrame};
+use crate::slot::{FrameInfo, FrameRef, OwnedFrame, Seat};
 use frame_vocab::format::FrameFormat;
 use frame_vocab::name::StreamName;
 use frame_vocab::{Deadline, monotonic_ns};
@@ -56,23 +58,6 @@ impl Default for ReaderOptions {
     }
 }
 
-/// What a consumer knows about a frame it took.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameInfo {
-    /// Sequence number within the region (1, 2, ...).
-    pub seq: u64,
-    /// The slot it lives in.
-    pub slot: u32,
-    /// When the producer captured it (CLOCK_MONOTONIC ns).
-    pub capture_ns: u64,
-    /// When the producer published it.
-    pub publish_ns: u64,
-    /// When this consumer took it.
-    pub taken_ns: u64,
-    /// Frames published between the previous frame this reader took and this one.
-    pub skipped: u64,
-}
-
 /// Counters of one reader.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReaderStats {
@@ -82,41 +67,6 @@ pub struct ReaderStats {
     pub skipped: u64,
     /// Times the reader moved to a new region (producer restart or format change).
     pub reopens: u64,
-}
-
-/// A seat claimed in one region: the mapping, the seat word we set, and (through the
-/// region's fd) the seat's lock. A [`Reader`] and each [`OwnedFrame`] it hands out share
-/// it, so a frame keeps the mapping, the seat and its lock alive after a reopen moved the
-/// reader elsewhere, and the seat is given back when the last of them drops.
-pub(crate) struct Seat {
-    pub(crate) region: Region,
-    pub(crate) index: u32,
-    word: SeatWord,
-    /// The seat was given back early (a reopen after garbage): nothing left to do on drop.
-    left: AtomicBool,
-}
-
-impl Seat {
-    pub(crate) fn table(&self) -> Table<'_> {
-        self.region.table()
-    }
-
-    /// Gives the seat back (once): frees the word we set, then drops our claim on its lock,
-    /// since our fd's lock would make the seat look taken to a new fd of ours.
-    fn leave(&self) {
-        // Relaxed: the flag is only ever touched by holders of this `Seat`, and the seat
-        // word's own compare-and-swap in `leave` orders what the producer sees.
-        if !self.left.swap(true, Ordering::Relaxed) {
-            protocol::leave(&self.table(), self.index as usize, self.word);
-            let _ = liveness::unlock(self.region.fd(), liveness::seat_byte(self.index));
-        }
-    }
-}
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        self.leave();
-    }
 }
 
 /// A consumer bound to one seat of a stream. Takes one frame at a time (`FrameRef`
@@ -221,7 +171,7 @@ impl Reader {
             return Err(WaitError::FrameInUse);
         }
         // The fast path (a frame is there) reads no clock.
-        if let Some(info) = self.try_take()? {
+        if let Some(info) = self.take_with(Step::Look)? {
             return Ok(info);
         }
         let start = monotonic_ns();
@@ -237,12 +187,9 @@ impl Reader {
             }
         };
         loop {
-            if let Some(info) = self.try_take()? {
-                return Ok(info);
-            }
             let now = monotonic_ns();
             if now >= next_check || now >= deadline.as_ns() {
-                self.check_producer()?;
+                self.check_alive()?;
                 next_check = now.saturating_add(slice_ns);
                 if now >= deadline.as_ns() {
                     return Err(WaitError::Timeout);
@@ -251,17 +198,15 @@ impl Reader {
             let until = deadline.as_ns().min(next_check);
             if now < spin_until {
                 self.spin(until.min(spin_until));
+                if let Some(info) = self.take_with(Step::Look)? {
+                    return Ok(info);
+                }
                 continue;
             }
             let sem = self.seat.region.sem(self.seat.index);
             match sem.wait_until(Deadline::from_ns(until)) {
-                Woken::Posted => {
-                    // SYNC POINT: hazard-fence (wake side): the producer posted after its
-                    // fence; ours orders our next look at `latest` after the wake.
-                    fence(Ordering::SeqCst);
-                    // A wake without a frame may be a state change: look at once.
-                    self.check_state()?;
-                }
+                // A wake is a hint to look again: a frame, or a state change.
+                Woken::Posted => {}
                 Woken::TimedOut | Woken::Interrupted => {}
                 // A garbage semaphore: poll `latest` every millisecond instead (degraded
                 // latency, never a hang and never a busy loop).
@@ -271,30 +216,34 @@ impl Reader {
                         .min(Duration::from_millis(1)),
                 ),
             }
+            // After any return from the wait (a post may have come with a timeout) the
+            // protocol's after-wake step: its fence, then a frame before the state.
+            if let Some(info) = self.take_with(Step::AfterWake)? {
+                return Ok(info);
+            }
         }
     }
 
-    /// Checks that the producer is alive: state Live, its lock held, a fresh heartbeat.
-    pub fn check_producer(&self) -> Result<(), WaitError> {
-        self.check_state()?;
-        producer_alive(&self.seat.region).map_err(|_| WaitError::ProducerGone)
-    }
-
-    fn check_state(&self) -> Result<(), WaitError> {
-        // SYNC POINT: state (Acquire side).
-        match self.seat.region.header().state.load(Ordering::Acquire) {
-            STATE_LIVE => Ok(()),
-            STATE_STOPPING => Err(WaitError::Stopped),
-            STATE_REPLACED => Err(WaitError::Replaced),
-            other => Err(Corrupt::State(other).into()),
+    /// Within a wait: fails when the producer is dead or hung, but not before one more
+    /// look, so a frame published just before it died is still taken by the next call.
+    fn check_alive(&mut self) -> Result<(), WaitError> {
+        if producer_alive(&self.seat.region).is_ok() || self.changed() {
+            return Ok(());
         }
+        Err(WaitError::ProducerGone)
     }
 
+    /// Whether there is anything to look at since the last frame taken.
+    fn changed(&self) -> bool {
+        protocol::changed_since(&self.table(), self.last_seq)
+    }
+
+    /// Spins until something changed since the last frame taken (not since the spin
+    /// began: a frame published between the last look and here is not missed), or until
+    /// `until_ns`.
     fn spin(&self, until_ns: u64) {
-        let latest = &self.seat.region.header().latest.0;
-        let seen = latest.load(Ordering::Relaxed);
         let mut spins = 0u32;
-        while latest.load(Ordering::Relaxed) == seen {
+        while !self.changed() {
             std::hint::spin_loop();
             spins += 1;
             if spins % SPINS_PER_YIELD == 0 {
@@ -306,21 +255,28 @@ impl Reader {
         }
     }
 
-    fn try_take(&mut self) -> Result<Option<FrameInfo>, WaitError> {
+    /// Takes a frame through the protocol's `look`, or its `after_wake` step.
+    fn take_with(&mut self, step: Step) -> Result<Option<FrameInfo>, WaitError> {
         if self.detached {
             // No seat: the producer would not respect our hold.
             return Err(WaitError::ProducerGone);
         }
         let table = self.table();
-        let latest = match protocol::take(&table, self.seat.index as usize, self.last_seq) {
-            Take::Nothing | Take::Contended => return Ok(None),
-            Take::Corrupt(TakeCorrupt::SlotOutOfRange { word }) => {
+        let (seat, last) = (self.seat.index as usize, self.last_seq);
+        let look = match step {
+            Step::Look => protocol::look(&table, seat, last),
+            Step::AfterWake => protocol::after_wake(&table, seat, last),
+        };
+        let latest = match look {
+            Look::Nothing => return Ok(None),
+            Look::Ended(state) => return state_error(state).map(|()| None),
+            Look::Corrupt(TakeCorrupt::SlotOutOfRange { word }) => {
                 return Err(Corrupt::LatestSlot { word }.into());
             }
-            Take::Corrupt(TakeCorrupt::SeqWentBack { seen, last }) => {
+            Look::Corrupt(TakeCorrupt::SeqWentBack { seen, last }) => {
                 return Err(Corrupt::SeqWentBack { seen, last }.into());
             }
-            Take::Taken(latest) => latest,
+            Look::Taken(latest) => latest,
         };
         let taken_ns = monotonic_ns();
         let meta = &self.seat.region.header().slots[latest.slot as usize];
@@ -434,6 +390,21 @@ impl Reader {
             .load(Ordering::Relaxed)
     }
 
+    /// What the producer says its frames come from (its source description).
+    pub fn source_description(&self) -> String {
+        Describe::read(self.seat.region.header()).source_text()
+    }
+
+    /// The producer's nominal frame rate (0: as fast as its source gives frames).
+    pub fn nominal_fps(&self) -> f64 {
+        Describe::read(self.seat.region.header()).nominal_fps_milli as f64 / 1000.0
+    }
+
+    /// Whether the producer said it never waits for any consumer (no every-frame seats).
+    pub fn no_backpressure(&self) -> bool {
+        Describe::read(self.seat.region.header()).flags & FLAG_NO_BACKPRESSURE != 0
+    }
+
     /// The seq of the last frame taken (0 for none since (re)opening).
     pub fn last_seq(&self) -> u64 {
         self.last_seq
@@ -447,6 +418,25 @@ impl Reader {
     /// The options it was opened with.
     pub fn options(&self) -> ReaderOptions {
         self.options
+    }
+}
+
+/// Which of the protocol's consumer steps a take goes through.
+#[derive(Clone, Copy)]
+enum Step {
+    /// `protocol::look`: before any wait, and after a spin.
+    Look,
+    /// `protocol::after_wake`: after a semaphore wait returned.
+    AfterWake,
+}
+
+/// The error for a region state other than Live.
+fn state_error(state: u32) -> Result<(), WaitError> {
+    match state {
+        STATE_LIVE => Ok(()),
+        STATE_STOPPING => Err(WaitError::Stopped),
+        STATE_REPLACED => Err(WaitError::Replaced),
+        other => Err(Corrupt::State(other).into()),
     }
 }
 
@@ -554,9 +544,6 @@ fn claim_seat(region: &Region, name: &StreamName) -> Result<(u32, SeatWord), (Op
         let observed = SeatWord(table.seat_word(seat as usize).load(Ordering::Relaxed));
         let claimed = protocol::claim(&table, seat as usize, observed, std::process::id());
         if let Some(claimed) = claimed {
-            region.header().seats[seat as usize]
-                .claimed_ns
-                .store(monotonic_ns(), Ordering::Relaxed);
             region.sem(seat).drain();
             if let Some(live) = protocol::go_live(&table, seat as usize, claimed) {
                 return Ok((seat, live));

@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use memmap2::{MmapOptions, MmapRaw};
 use nix::errno::Errno;
@@ -19,12 +20,13 @@ use nix::unistd::ftruncate;
 
 use crate::error::{CreateError, OpenError};
 use crate::layout::{
-    HEADER_PAGES_BYTES, Header, LAYOUT_VERSION, Layout, MAGIC, MAX_SEATS, PAGE, STATE_LIVE, Table,
+    Describe, HEADER_PAGES_BYTES, Header, LAYOUT_VERSION, Layout, MAGIC, MAX_SEATS, PAGE,
+    STATE_LIVE, Table,
 };
 use crate::liveness;
-use crate::protocol::NO_SLOT;
+use crate::protocol::{self, NO_SLOT};
 use crate::sem::Semaphore;
-use frame_vocab::clock::monotonic_ns;
+use frame_vocab::clock::{Deadline, monotonic_ns};
 use frame_vocab::format::FrameFormat;
 use frame_vocab::name::StreamName;
 
@@ -101,6 +103,27 @@ fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// How long a retirer waits for a held producer lock before it gives up. A producer that was
+/// just killed releases its owner socket and its region's lock as its files close, in no set
+/// order, so a restart right after `kill -9` may see the lock still held for an instant; a
+/// live producer (in another network namespace) holds it for good.
+const RETIRE_GRACE: Duration = Duration::from_millis(500);
+
+/// Takes the producer lock of `fd`, trying again until `grace` has passed.
+fn lock_within(fd: &OwnedFd, grace: Duration) -> Result<bool, Errno> {
+    let deadline = Deadline::after(grace);
+    loop {
+        if liveness::try_lock(fd, liveness::PRODUCER_BYTE)? {
+            return Ok(true);
+        }
+        if deadline.expired() {
+            return Ok(false);
+        }
+        // Nothing signals a lock's release; this is on a producer's start path only.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Unlinks a name unless disarmed: creation that fails half-way leaves nothing behind.
 struct UnlinkGuard<'a>(Option<&'a str>);
 
@@ -121,6 +144,7 @@ impl Region {
         seats: u32,
         mode: u32,
         epoch: u64,
+        describe: &Describe,
     ) -> Result<Region, CreateError> {
         if seats == 0 || seats as usize > MAX_SEATS {
             return Err(CreateError::InvalidSeats { seats });
@@ -140,7 +164,7 @@ impl Region {
         // The producer lock at once, before the object has a size: a retirer in another
         // network namespace (where our owner socket is invisible) then sees a live region.
         // Held for the region's life: the kernel drops it the instant we die.
-        if !liveness::try_lock(&fd, liveness::PRODUCER_BYTE).map_err(sys_create("lock", &object))? {
+        if !lock_within(&fd, RETIRE_GRACE).map_err(sys_create("lock", &object))? {
             return Err(CreateError::Sys {
                 op: "lock",
                 object: object.clone(),
@@ -175,7 +199,7 @@ impl Region {
             slots_map: None,
             layout,
         };
-        region.init_header()?;
+        region.init_header(describe)?;
         region.prefault();
         // SYNC POINT: magic. Release: everything written above is visible to an opener that
         // loads the magic with Acquire.
@@ -188,14 +212,13 @@ impl Region {
         Ok(region)
     }
 
-    fn init_header(&self) -> Result<(), CreateError> {
+    fn init_header(&self, describe: &Describe) -> Result<(), CreateError> {
         let h = self.header();
         let r = Ordering::Relaxed; // Published by the Release store of the magic.
         self.layout.write(h);
+        describe.write(h);
         h.producer_pid.store(std::process::id(), r);
-        let now = monotonic_ns();
-        h.producer_start_ns.store(now, r);
-        h.heartbeat_ns.store(now, r);
+        h.heartbeat_ns.store(monotonic_ns(), r);
         h.state.store(STATE_LIVE, r);
         h.latest.0.store(0, r);
         for slot in &h.slots {
@@ -206,12 +229,16 @@ impl Region {
         for seat in &h.seats {
             seat.word.store(0, r);
             seat.hold.store(NO_SLOT, r);
-            seat.claimed_ns.store(0, r);
+            seat.taken.store(0, r);
+            seat.delivery.store(0, r);
             // SAFETY: the magic is not stored yet, so no other process uses this semaphore,
             // and the object is new (O_EXCL): it was never initialised before.
             unsafe { Semaphore::new(&seat.sem.0).init() }
                 .map_err(sys_create("sem_init", &self.object))?;
         }
+        // SAFETY: as for the seats' semaphores: not yet visible, never initialised.
+        unsafe { Semaphore::new(&h.producer_wake.0).init() }
+            .map_err(sys_create("sem_init", &self.object))?;
         Ok(())
     }
 
@@ -316,7 +343,7 @@ impl Region {
         let map = (stat.st_size >= HEADER_PAGES_BYTES as i64)
             .then(|| MmapOptions::new().len(HEADER_PAGES_BYTES).map_raw(&fd).ok())
             .flatten();
-        if !liveness::try_lock(&fd, liveness::PRODUCER_BYTE).map_err(sys_create("lock", &object))? {
+        if !lock_within(&fd, RETIRE_GRACE).map_err(sys_create("lock", &object))? {
             let pid = map.as_ref().and_then(|map| {
                 let header = header_of(map);
                 (header.magic.load(Ordering::Acquire) == MAGIC)
@@ -330,8 +357,12 @@ impl Region {
         }
         let epoch = map.as_ref().and_then(|map| {
             let header = header_of(map);
-            (header.magic.load(Ordering::Acquire) == MAGIC)
-                .then(|| mark(header, crate::layout::STATE_REPLACED, MAX_SEATS))
+            if header.magic.load(Ordering::Acquire) != MAGIC {
+                return None;
+            }
+            // Its seat count is not validated: wake every seat the header has room for.
+            mark(header, crate::layout::STATE_REPLACED, MAX_SEATS);
+            Some(header.epoch.load(Ordering::Relaxed))
         });
         let _ = shm_unlink(object.as_str());
         Ok(epoch)
@@ -407,13 +438,11 @@ impl Region {
     }
 }
 
-/// Stores `state` (Release: a consumer that sees it also sees everything before) and posts
-/// the first `seats` semaphores so sleepers look. Returns the header's epoch.
-fn mark(header: &Header, state: u32, seats: usize) -> u64 {
-    // SYNC POINT: state. Pairs with consumers' Acquire loads of `state`.
-    header.state.store(state, Ordering::Release);
+/// Sets `state` through the protocol (a consumer that sees it still takes every frame
+/// published before) and posts every seat's semaphore of `table` so sleepers look.
+fn mark(header: &Header, state: u32, seats: usize) {
+    protocol::announce(&header.state, state);
     for seat in header.seats.iter().take(seats.min(MAX_SEATS)) {
         Semaphore::new(&seat.sem.0).post();
     }
-    header.epoch.load(Ordering::Relaxed)
 }

@@ -10,16 +10,99 @@ use std::sync::Arc;
 
 use frame_vocab::FrameFormat;
 
-use crate::protocol;
-use crate::reader::{FrameInfo, Seat};
-use crate::writer::{Published, Writer};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::layout::Table;
+use crate::liveness;
+use crate::protocol::{self, SeatWord};
+use crate::region::Region;
+
+/// What a publish did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The frame's sequence number.
+    pub seq: u64,
+    /// The slot it is in.
+    pub slot: u32,
+    /// When it was captured (CLOCK_MONOTONIC ns).
+    pub capture_ns: u64,
+    /// When it was published (CLOCK_MONOTONIC ns).
+    pub publish_ns: u64,
+}
+
+/// What a [`WriteSlot`] publishes through: the [`Writer`](crate::Writer). A trait so that
+/// this module, below the writer, does not import it.
+pub(crate) trait Publisher {
+    /// The seq the next published frame will carry.
+    fn next_seq(&self) -> u64;
+    /// Publishes the frame in `slot`, calling `notify` for each live seat after every wake.
+    fn publish_slot(
+        &mut self,
+        slot: u32,
+        capture_ns: Option<u64>,
+        notify: &mut dyn FnMut(u32, &Published),
+    ) -> Published;
+}
+
+/// What a consumer knows about a frame it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Sequence number within the region (1, 2, ...).
+    pub seq: u64,
+    /// The slot it lives in.
+    pub slot: u32,
+    /// When the producer captured it (CLOCK_MONOTONIC ns).
+    pub capture_ns: u64,
+    /// When the producer published it.
+    pub publish_ns: u64,
+    /// When this consumer took it.
+    pub taken_ns: u64,
+    /// Frames published between the previous frame this reader took and this one.
+    pub skipped: u64,
+}
+
+/// A seat claimed in one region: the mapping, the seat word we set, and (through the
+/// region's fd) the seat's lock. A [`Reader`] and each [`OwnedFrame`] it hands out share
+/// it, so a frame keeps the mapping, the seat and its lock alive after a reopen moved the
+/// reader elsewhere, and the seat is given back when the last of them drops.
+/// ([`Reader`](crate::Reader) claims it.)
+pub(crate) struct Seat {
+    pub(crate) region: Region,
+    pub(crate) index: u32,
+    pub(crate) word: SeatWord,
+    /// The seat was given back early (a reopen after garbage): nothing left to do on drop.
+    pub(crate) left: AtomicBool,
+}
+
+impl Seat {
+    pub(crate) fn table(&self) -> Table<'_> {
+        self.region.table()
+    }
+
+    /// Gives the seat back (once): frees the word we set, then drops our claim on its lock,
+    /// since our fd's lock would make the seat look taken to a new fd of ours.
+    pub(crate) fn leave(&self) {
+        // Relaxed: the flag is only ever touched by holders of this `Seat`, and the seat
+        // word's own compare-and-swap in `leave` orders what the producer sees.
+        if !self.left.swap(true, Ordering::Relaxed) {
+            protocol::leave(&self.table(), self.index as usize, self.word);
+            let _ = liveness::unlock(self.region.fd(), liveness::seat_byte(self.index));
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
 
 /// A slot the producer may fill. Derefs to exactly one frame of the stream format.
 /// Publish it with [`WriteSlot::publish`]; dropping it unpublished abandons the frame
 /// (nobody ever sees its bytes).
 #[must_use = "a slot that is not published is abandoned"]
 pub struct WriteSlot<'w> {
-    pub(crate) writer: &'w mut Writer,
+    pub(crate) writer: &'w mut dyn Publisher,
     pub(crate) slot: u32,
     pub(crate) ptr: *mut u8,
     pub(crate) len: usize,
@@ -51,14 +134,15 @@ impl WriteSlot<'_> {
         self.publish_with(capture_ns, |_, _| {})
     }
 
-    /// Publishes like [`WriteSlot::publish`], calling `notify(seat, &published)` for each
-    /// live seat just before its semaphore is posted (to send it the frame's metadata).
+    /// Publishes like [`WriteSlot::publish`], then calls `notify(seat, &published)` for each
+    /// live seat, after every seat's semaphore was posted (to send it the frame's metadata
+    /// without delaying any wake).
     pub fn publish_with(
         self,
         capture_ns: Option<u64>,
-        notify: impl FnMut(u32, &Published),
+        mut notify: impl FnMut(u32, &Published),
     ) -> Published {
-        self.writer.publish_slot(self.slot, capture_ns, notify)
+        self.writer.publish_slot(self.slot, capture_ns, &mut notify)
     }
 }
 

@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::error::CreateError;
-use crate::layout::{MAX_SLOTS, STATE_REPLACED, STATE_STOPPING};
+use crate::layout::{Describe, FLAG_NO_BACKPRESSURE, MAX_SLOTS, STATE_REPLACED, STATE_STOPPING};
 use crate::liveness;
-use crate::protocol::{self, Latest, MAX_SEQ, SeatState};
+use crate::protocol::{self, Latest, MAX_SEQ, SeatState, Stamp, Wake};
 use crate::region::Region;
-use crate::slot::WriteSlot;
+use crate::slot::{Published, Publisher, WriteSlot};
 use frame_vocab::clock::monotonic_ns;
 use frame_vocab::format::FrameFormat;
 use frame_vocab::name::StreamName;
@@ -24,6 +24,7 @@ pub struct RegionBuilder<'a> {
     format: FrameFormat,
     seats: u32,
     mode: u32,
+    describe: Describe,
 }
 
 impl<'a> RegionBuilder<'a> {
@@ -34,7 +35,35 @@ impl<'a> RegionBuilder<'a> {
             format,
             seats: 1,
             mode: DEFAULT_MODE,
+            describe: Describe::default(),
         }
+    }
+
+    /// What the frames come from, for `consumer info` and readers
+    /// ([`Reader::source_description`](crate::Reader::source_description)); cut to 64
+    /// bytes.
+    pub fn source_description(mut self, text: &str) -> Self {
+        self.describe.set_source(text);
+        self
+    }
+
+    /// Marks the stream as one whose producer never waits for any consumer
+    /// (`producer --no-backpressure`): every-frame delivery will be refused on it.
+    pub fn no_backpressure(mut self, on: bool) -> Self {
+        if on {
+            self.describe.flags |= FLAG_NO_BACKPRESSURE;
+        } else {
+            self.describe.flags &= !FLAG_NO_BACKPRESSURE;
+        }
+        self
+    }
+
+    /// The nominal frame rate (0 for "as fast as the source gives frames"), for readers
+    /// ([`Reader::nominal_fps`](crate::Reader::nominal_fps)).
+    pub fn nominal_fps(mut self, fps: f64) -> Self {
+        // Saturating float-to-int: NaN and negatives become 0.
+        self.describe.nominal_fps_milli = (fps * 1000.0).round() as u64;
+        self
     }
 
     /// Number of consumer seats (1..=16); the region has `seats + 2` slots.
@@ -56,11 +85,19 @@ impl<'a> RegionBuilder<'a> {
         if !frame_vocab::access::MODES.contains(&self.mode) {
             return Err(CreateError::InvalidMode { mode: self.mode });
         }
-        let region = create_region(self.owner.name(), self.format, self.seats, self.mode, 0)?;
+        let region = create_region(
+            self.owner.name(),
+            self.format,
+            self.seats,
+            self.mode,
+            0,
+            &self.describe,
+        )?;
         Ok(Writer {
             owner: self.owner.clone(),
             region: Arc::new(region),
             mode: self.mode,
+            describe: self.describe,
             next_seq: 1,
             latest: None,
             last_written: [0; MAX_SLOTS],
@@ -78,25 +115,13 @@ fn create_region(
     seats: u32,
     mode: u32,
     previous: u64,
+    describe: &Describe,
 ) -> Result<Region, CreateError> {
     let left = Region::retire(name)?.unwrap_or(0);
     let epoch = left.max(previous).saturating_add(1);
-    let region = Region::create(name, format, seats, mode, epoch)?;
+    let region = Region::create(name, format, seats, mode, epoch, describe)?;
     tracing::debug!(stream = %name, %format, seats, epoch, "region created");
     Ok(region)
-}
-
-/// What a publish did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Published {
-    /// The frame's sequence number.
-    pub seq: u64,
-    /// The slot it is in.
-    pub slot: u32,
-    /// When it was captured (CLOCK_MONOTONIC ns).
-    pub capture_ns: u64,
-    /// When it was published (CLOCK_MONOTONIC ns).
-    pub publish_ns: u64,
 }
 
 /// The producer's handle on its region. Wait-free: it never waits for a consumer.
@@ -107,6 +132,7 @@ pub struct Writer {
     owner: StreamOwner,
     region: Arc<Region>,
     mode: u32,
+    describe: Describe,
     next_seq: u64,
     latest: Option<Latest>,
     /// The seq last written to each slot, for LIFO slot choice.
@@ -140,53 +166,6 @@ impl Writer {
             ptr,
             len,
         })
-    }
-
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-
-    pub(crate) fn publish_slot(
-        &mut self,
-        slot: u32,
-        capture_ns: Option<u64>,
-        mut notify: impl FnMut(u32, &Published),
-    ) -> Published {
-        let header = self.region.header();
-        let publish_ns = monotonic_ns();
-        let published = Published {
-            seq: self.next_seq,
-            slot,
-            capture_ns: capture_ns.unwrap_or(publish_ns),
-            publish_ns,
-        };
-        let meta = &header.slots[slot as usize];
-        // Relaxed: published by the Release store of `latest` in protocol::publish.
-        meta.seq.store(published.seq, Ordering::Relaxed);
-        meta.capture_ns
-            .store(published.capture_ns, Ordering::Relaxed);
-        meta.publish_ns
-            .store(published.publish_ns, Ordering::Relaxed);
-        let latest = Latest {
-            seq: published.seq,
-            slot,
-        };
-        let table = self.region.table();
-        protocol::publish(&table, latest);
-        self.latest = Some(latest);
-        self.last_written[slot as usize] = published.seq;
-        self.next_seq += 1;
-        header.published.store(published.seq, Ordering::Relaxed);
-        header.heartbeat_ns.store(publish_ns, Ordering::Relaxed);
-        for seat in 0..self.region.layout().seats {
-            if let Some(word) = protocol::seat_is_occupied(&table, seat as usize) {
-                if word.state() == SeatState::Live {
-                    notify(seat, &published);
-                }
-                self.region.sem(seat).post_if_zero();
-            }
-        }
-        published
     }
 
     /// The stream format.
@@ -243,9 +222,11 @@ impl Writer {
         let epoch = self.epoch();
         self.retire(STATE_REPLACED);
         let name = self.owner.name().clone();
-        let (region, result) = match create_region(&name, format, seats, self.mode, epoch) {
+        let describe = self.describe;
+        let create = |format| create_region(&name, format, seats, self.mode, epoch, &describe);
+        let (region, result) = match create(format) {
             Ok(region) => (region, Ok(())),
-            Err(refused) => match create_region(&name, old_format, seats, self.mode, epoch) {
+            Err(refused) => match create(old_format) {
                 Ok(region) => (region, Err(ReplaceError::Refused(refused))),
                 Err(lost) => return Err(ReplaceError::Lost { refused, lost }),
             },
@@ -264,6 +245,54 @@ impl Writer {
             self.region.set_state_and_wake(state);
             self.region.unlink();
         }
+    }
+}
+
+impl Publisher for Writer {
+    fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Publishes the frame written into `slot` (the protocol's one publish sequence), posts
+    /// every occupied seat's semaphore, and only after all the posts calls
+    /// `notify(seat, &published)` for each live seat (to send it the frame's metadata), so
+    /// no wake waits for a message send.
+    fn publish_slot(
+        &mut self,
+        slot: u32,
+        capture_ns: Option<u64>,
+        notify: &mut dyn FnMut(u32, &Published),
+    ) -> Published {
+        let header = self.region.header();
+        let publish_ns = monotonic_ns();
+        let published = Published {
+            seq: self.next_seq,
+            slot,
+            capture_ns: capture_ns.unwrap_or(publish_ns),
+            publish_ns,
+        };
+        let stamp = Stamp {
+            seq: published.seq,
+            capture_ns: published.capture_ns,
+            publish_ns,
+        };
+        let wake = protocol::publish_frame(&self.region.table(), slot, stamp);
+        for seat in Wake::seats(wake.occupied) {
+            self.region.sem(seat).post_if_zero();
+        }
+        self.latest = Some(Latest {
+            seq: published.seq,
+            slot,
+        });
+        self.last_written[slot as usize] = published.seq;
+        self.next_seq += 1;
+        // Relaxed: statistics and liveness for peers, no data hangs on them.
+        header.published.store(published.seq, Ordering::Relaxed);
+        header.heartbeat_ns.store(publish_ns, Ordering::Relaxed);
+        for seat in Wake::seats(wake.live) {
+            notify(seat, &published);
+        }
+        published
     }
 }
 

@@ -60,6 +60,39 @@ fn owned(reader: &mut Reader) -> OwnedFrame {
 }
 
 #[test]
+fn a_reader_sees_what_the_producer_says_about_its_stream() {
+    let stream = TestStream::new("desc");
+    let owner = StreamOwner::claim(&stream.name).unwrap();
+    let long = "y4m:/clips/".to_owned() + &"é".repeat(40);
+    let _writer = RegionBuilder::new(&owner, format(32))
+        .source_description(&long)
+        .nominal_fps(29.97)
+        .no_backpressure(true)
+        .create()
+        .unwrap();
+    let reader = Reader::open(&stream.name, options()).unwrap();
+    let seen = reader.source_description();
+    assert!(
+        long.starts_with(&seen),
+        "{seen:?} is a prefix of the description"
+    );
+    assert!(
+        seen.len() <= 64 && seen.len() > 60,
+        "cut at a char boundary: {seen:?}"
+    );
+    assert_eq!(reader.nominal_fps(), 29.97);
+    assert!(reader.no_backpressure());
+
+    let plain = TestStream::new("desc");
+    let owner = StreamOwner::claim(&plain.name).unwrap();
+    let _writer = RegionBuilder::new(&owner, format(32)).create().unwrap();
+    let reader = Reader::open(&plain.name, options()).unwrap();
+    assert_eq!(reader.source_description(), "");
+    assert_eq!(reader.nominal_fps(), 0.0);
+    assert!(!reader.no_backpressure());
+}
+
+#[test]
 fn a_kept_frame_is_never_written_while_the_producer_goes_on() {
     let mut live = Live::new(1);
     let mut reader = live.reader();

@@ -13,6 +13,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Exit code for a usage error (bad arguments).
 const USAGE: u8 = 2;
+/// Exit code for a wait that timed out (`--wait-seats`).
+const TIMEOUT: u8 = 4;
 
 /// Publish video frames into shared memory for framepipe consumers.
 #[derive(Parser, Debug)]
@@ -74,6 +76,13 @@ fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(USAGE));
         }
     };
-    producer::run(&config).with_context(|| format!("stream {}", config.stream))?;
-    Ok(ExitCode::SUCCESS)
+    match producer::run(&config) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        // --wait-seats gave up: a timeout, as for a consumer that waits for a producer.
+        Err(e @ producer::RunError::TooFewConsumers { .. }) => {
+            eprintln!("producer: error: stream {}: {e}", config.stream);
+            Ok(ExitCode::from(TIMEOUT))
+        }
+        Err(e) => Err(e).with_context(|| format!("stream {}", config.stream)),
+    }
 }

@@ -1,0 +1,361 @@
+//! The loom model of the slot protocol: every interleaving of the functions `Writer` and
+//! `Reader` call, in the order they call them.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=1 cargo test -p shm-frames
+//! --release --lib loom` (as `.ci/run` does; `LOOM_FRAMES` sets the frames published).
+//! Each slot's pixels are a loom `UnsafeCell`, so a write to a slot while a consumer reads
+//! it is reported as a data race: that is "a held slot is never written". A lost wake-up
+//! leaves a consumer asleep with nobody left to post, which loom reports as a deadlock.
+//! Semaphores are counters read relaxed, as glibc's `sem_getvalue` does, with the binary
+//! wake the producer uses.
+
+use super::*;
+use loom::cell::UnsafeCell;
+use loom::sync::{Arc, Notify};
+use loom::thread;
+
+const SEATS: usize = 2;
+const SLOTS: usize = SEATS + 2;
+
+/// Frames the producer publishes per execution of the main model (`LOOM_FRAMES`, default 3).
+fn frames() -> u64 {
+    std::env::var("LOOM_FRAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+struct Model {
+    latest: AtomicU64,
+    state: AtomicU32,
+    words: [AtomicU64; SEATS],
+    holds: [AtomicU32; SEATS],
+    sems: [AtomicU32; SEATS],
+    /// The futex under each semaphore: a sleeper parks here until a post.
+    futex: [Notify; SEATS],
+    /// The pixels of each slot: the seq of the frame written there.
+    pixels: [UnsafeCell<u64>; SLOTS],
+    /// Slot metadata: seq, capture ns, publish ns, as the header's per-slot words.
+    meta: [[AtomicU64; 3]; SLOTS],
+    /// Ghost: the newest seq the producer has published (for "newest at acquire time").
+    published: AtomicU64,
+}
+
+impl SlotTable for Model {
+    fn slot_count(&self) -> usize {
+        SLOTS
+    }
+    fn seat_count(&self) -> usize {
+        SEATS
+    }
+    fn latest(&self) -> &AtomicU64 {
+        &self.latest
+    }
+    fn seat_word(&self, seat: usize) -> &AtomicU64 {
+        &self.words[seat]
+    }
+    fn hold(&self, seat: usize) -> &AtomicU32 {
+        &self.holds[seat]
+    }
+    fn state(&self) -> &AtomicU32 {
+        &self.state
+    }
+    fn slot_meta(&self, slot: usize) -> [&AtomicU64; 3] {
+        let [a, b, c] = &self.meta[slot];
+        [a, b, c]
+    }
+}
+
+impl Model {
+    fn new() -> Model {
+        Model {
+            latest: AtomicU64::new(0),
+            state: AtomicU32::new(STATE_LIVE),
+            words: std::array::from_fn(|_| AtomicU64::new(0)),
+            holds: std::array::from_fn(|_| AtomicU32::new(NO_SLOT)),
+            sems: std::array::from_fn(|_| AtomicU32::new(0)),
+            futex: std::array::from_fn(|_| Notify::new()),
+            pixels: std::array::from_fn(|_| UnsafeCell::new(0)),
+            meta: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            published: AtomicU64::new(0),
+        }
+    }
+
+    /// `sem_post`.
+    fn post(&self, seat: usize) {
+        self.sems[seat].fetch_add(1, Ordering::Release);
+        self.futex[seat].notify();
+    }
+
+    /// `Semaphore::post_if_zero`: `sem_post` if `sem_getvalue` (a relaxed read in glibc)
+    /// says 0.
+    fn post_if_zero(&self, seat: usize) {
+        if self.sems[seat].load(Ordering::Relaxed) == 0 {
+            self.post(seat);
+        }
+    }
+
+    /// `sem_trywait`: one post without waiting.
+    fn try_wait(&self, seat: usize) -> bool {
+        let v = self.sems[seat].load(Ordering::Relaxed);
+        v > 0
+            && self.sems[seat]
+                .compare_exchange(v, v - 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// `sem_wait`: decrement when positive, else sleep on the futex until posted.
+    fn wait(&self, seat: usize) {
+        while !self.try_wait(seat) {
+            self.futex[seat].wait();
+        }
+    }
+
+    /// What `Writer::slot` + fill + `Writer::publish_slot` do: choose, write, publish,
+    /// post every occupied seat (the metadata sends that follow touch no shared word).
+    fn publish(&self, seq: u64, latest_slot: Option<u32>, last_written: &mut [u64]) -> u32 {
+        let slot = choose_slot(self, latest_slot, last_written).expect("a free slot");
+        // "Write the frame": a data race here if a consumer reads this slot.
+        // SAFETY: loom checks the claim this test exists for: no consumer reads the slot.
+        self.pixels[slot as usize].with_mut(|p| unsafe { *p = seq });
+        last_written[slot as usize] = seq;
+        let stamp = Stamp {
+            seq,
+            capture_ns: seq,
+            publish_ns: seq,
+        };
+        let wake = publish_frame(self, slot, stamp);
+        self.published.store(seq, Ordering::Release);
+        for seat in Wake::seats(wake.occupied) {
+            self.post_if_zero(seat as usize);
+        }
+        slot
+    }
+
+    /// What `Writer`'s drop does: Stopping, then a post to every seat.
+    fn stop(&self) {
+        announce(&self.state, STATE_STOPPING);
+        for seat in 0..SEATS {
+            self.post(seat);
+        }
+    }
+
+    /// What `reader::claim_seat` does once it holds the seat's lock: claim the exact word
+    /// read, drain the semaphore, go Live.
+    fn join(&self, seat: usize, pid: u32) -> Option<SeatWord> {
+        let observed = SeatWord(self.words[seat].load(Ordering::Relaxed));
+        let claimed = claim(self, seat, observed, pid)?;
+        while self.try_wait(seat) {}
+        go_live(self, seat, claimed)
+    }
+
+    /// Reads a frame the seat holds, checks it, releases it (what a `FrameRef` is for).
+    fn read(&self, seat: usize, latest: Latest, last: u64) {
+        assert!(latest.seq > last, "seqs increase");
+        let [seq, ..] = self.slot_meta(latest.slot as usize);
+        // SAFETY: the slot is held; loom reports a race if the producer writes it.
+        let pixels = self.pixels[latest.slot as usize].with(|p| unsafe { *p });
+        assert_eq!(pixels, latest.seq, "torn: slot holds another frame");
+        assert_eq!(seq.load(Ordering::Relaxed), latest.seq, "metadata matches");
+        release(self, seat);
+    }
+
+    /// `Reader::wait_frame`'s loop (Block strategy) until the producer stops; returns the
+    /// last seq taken.
+    fn follow(&self, seat: usize) -> u64 {
+        let mut last = 0;
+        let mut step: fn(&Model, usize, u64) -> Look = look;
+        loop {
+            let floor = self.published.load(Ordering::Acquire);
+            match step(self, seat, last) {
+                Look::Taken(l) => {
+                    assert!(l.seq >= floor, "got {} though {floor} was out", l.seq);
+                    self.read(seat, l, last);
+                    last = l.seq;
+                    step = look;
+                }
+                Look::Nothing => {
+                    self.wait(seat);
+                    step = after_wake;
+                }
+                Look::Ended(state) => {
+                    assert_eq!(state, STATE_STOPPING);
+                    return last;
+                }
+                Look::Corrupt(c) => panic!("corrupt {c:?}"),
+            }
+        }
+    }
+}
+
+/// One producer publishes `LOOM_FRAMES` frames and stops; two consumers follow it. No torn
+/// frame, no held slot written, no lost wake-up, and each consumer's last frame is the
+/// last one published, though the stop comes right after it.
+#[test]
+fn loom_slot_protocol() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let consumers: Vec<_> = (0..SEATS)
+            .map(|seat| {
+                let m = m.clone();
+                thread::spawn(move || {
+                    let live = m.join(seat, seat as u32 + 1).expect("seat is free");
+                    let last = m.follow(seat);
+                    assert!(leave(&*m, seat, live));
+                    last
+                })
+            })
+            .collect();
+        let mut last_written = [0u64; SLOTS];
+        let mut latest_slot = None;
+        for seq in 1..=frames() {
+            latest_slot = Some(m.publish(seq, latest_slot, &mut last_written));
+        }
+        m.stop();
+        for c in consumers {
+            assert_eq!(c.join().unwrap(), frames(), "the last frame was lost");
+        }
+    });
+}
+
+/// A consumer joins while the producer publishes its only frame and then goes quiet (a
+/// paused or slow source: no later post comes). The producer saw the seat free and did not
+/// wake it, so `go_live`'s fence must make the joiner's first look see that frame.
+#[test]
+fn loom_late_joiner_sees_the_frame_it_was_not_woken_for() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let consumer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                m.join(0, 1).expect("seat is free");
+                loop {
+                    match look(&*m, 0, 0) {
+                        Look::Taken(l) => return m.read(0, l, 0),
+                        Look::Nothing => m.wait(0),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        };
+        let mut last_written = [0u64; SLOTS];
+        m.publish(1, None, &mut last_written);
+        consumer.join().unwrap();
+    });
+}
+
+/// Litmus for the after-wake fence (the full model reaches this state only with more
+/// preemptions than `.ci/run` allows). The consumer has taken frame 1 without waiting, so
+/// frame 1's post is still pending; the producer publishes frame 2, reads the value 1
+/// (relaxed, as glibc does) and does not post again. The consumer's wait takes the old
+/// post, and only the after-wake fence makes its look see frame 2: without it, both reads
+/// may be stale (store buffering) and the consumer sleeps for good.
+#[test]
+fn loom_a_stale_post_still_shows_the_newer_frame() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        m.join(0, 1).expect("seat is free");
+        let mut last_written = [0u64; SLOTS];
+        let slot = m.publish(1, None, &mut last_written);
+        let Look::Taken(first) = look(&*m, 0, 0) else {
+            panic!("frame 1 is there")
+        };
+        m.read(0, first, 0);
+        assert_eq!(
+            m.sems[0].load(Ordering::Relaxed),
+            1,
+            "frame 1's post pending"
+        );
+        let consumer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                loop {
+                    m.wait(0);
+                    match after_wake(&*m, 0, 1) {
+                        Look::Taken(l) => return m.read(0, l, 1),
+                        Look::Nothing => {}
+                        other => panic!("{other:?}"),
+                    }
+                }
+            })
+        };
+        m.publish(2, Some(slot), &mut last_written);
+        consumer.join().unwrap();
+    });
+}
+
+/// A dead consumer's seat (Live, holding slot 0) is reclaimed while a new consumer claims
+/// it and takes a frame. The reclaimer works only on the exact word it observed and a
+/// claimer only on a Free one, so the new consumer's word and hold are never wiped.
+#[test]
+fn loom_reclaim_never_wipes_a_new_claim() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let dead = SeatWord::new(SeatState::Live, 1, 9);
+        m.words[0].store(dead.0, Ordering::Relaxed);
+        m.holds[0].store(0, Ordering::Relaxed);
+        m.latest
+            .store(Latest { seq: 1, slot: 1 }.pack(), Ordering::Relaxed);
+        m.meta[1][0].store(1, Ordering::Relaxed);
+        let reclaimer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                // `Supervisor::beat`, with the seat's lock found free.
+                if let Some(observed) = seat_is_occupied(&*m, 0) {
+                    reclaim(&*m, 0, observed);
+                }
+            })
+        };
+        // The new consumer: its first try may see the dead word; it tries once more, as
+        // `attach` does after "awaiting reclaim".
+        let live = m.join(0, 2).or_else(|| {
+            thread::yield_now();
+            m.join(0, 2)
+        });
+        if let Some(live) = live {
+            let Look::Taken(l) = look(&*m, 0, 0) else {
+                panic!("frame 1 is there")
+            };
+            assert_eq!(l.slot, 1);
+            reclaimer.join().unwrap();
+            assert_eq!(SeatWord(m.words[0].load(Ordering::Relaxed)), live);
+            assert_eq!(m.holds[0].load(Ordering::Relaxed), 1, "hold wiped");
+            assert!(leave(&*m, 0, live));
+        } else {
+            reclaimer.join().unwrap();
+        }
+    });
+}
+
+/// A consumer leaves its seat while a reclaimer that observed it Live acts on it and a
+/// new consumer claims it: the stale observation frees nothing, and the generation tells
+/// the new claim from the old.
+#[test]
+fn loom_leave_races_reclaim_and_a_new_claim() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let mine = m.join(0, 1).expect("seat is free");
+        m.holds[0].store(0, Ordering::Relaxed);
+        let observed = seat_is_occupied(&*m, 0).expect("occupied");
+        let reclaimer = {
+            let m = m.clone();
+            thread::spawn(move || reclaim(&*m, 0, observed))
+        };
+        let leaver = {
+            let m = m.clone();
+            thread::spawn(move || leave(&*m, 0, mine))
+        };
+        let newcomer = m.join(0, 2);
+        let reclaimed = reclaimer.join().unwrap();
+        let left = leaver.join().unwrap();
+        assert!(reclaimed != left, "exactly one of them frees the seat");
+        let word = SeatWord(m.words[0].load(Ordering::Relaxed));
+        match newcomer {
+            Some(live) => {
+                assert_eq!(word, live, "a new claim is never wiped");
+                assert_eq!(live.generation(), mine.generation() + 1);
+            }
+            None => assert_ne!(word.state(), SeatState::Live),
+        }
+    });
+}

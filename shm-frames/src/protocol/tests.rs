@@ -1,0 +1,209 @@
+//! Unit tests of the slot protocol over a plain in-memory table (the loom model is beside).
+
+use super::*;
+
+struct Table {
+    latest: AtomicU64,
+    state: AtomicU32,
+    words: Vec<AtomicU64>,
+    holds: Vec<AtomicU32>,
+    meta: Vec<[AtomicU64; 3]>,
+    slots: usize,
+}
+
+impl Table {
+    fn new(seats: usize) -> Table {
+        Table {
+            latest: AtomicU64::new(0),
+            state: AtomicU32::new(STATE_LIVE),
+            words: (0..seats).map(|_| AtomicU64::new(0)).collect(),
+            holds: (0..seats).map(|_| AtomicU32::new(NO_SLOT)).collect(),
+            meta: (0..seats + 2).map(|_| Default::default()).collect(),
+            slots: seats + 2,
+        }
+    }
+
+    fn publish(&self, seq: u64, slot: u32) -> Wake {
+        let stamp = Stamp {
+            seq,
+            capture_ns: seq * 10,
+            publish_ns: seq * 10 + 1,
+        };
+        publish_frame(self, slot, stamp)
+    }
+}
+
+impl SlotTable for Table {
+    fn slot_count(&self) -> usize {
+        self.slots
+    }
+    fn seat_count(&self) -> usize {
+        self.words.len()
+    }
+    fn latest(&self) -> &AtomicU64 {
+        &self.latest
+    }
+    fn seat_word(&self, seat: usize) -> &AtomicU64 {
+        &self.words[seat]
+    }
+    fn hold(&self, seat: usize) -> &AtomicU32 {
+        &self.holds[seat]
+    }
+    fn state(&self) -> &AtomicU32 {
+        &self.state
+    }
+    fn slot_meta(&self, slot: usize) -> [&AtomicU64; 3] {
+        let [a, b, c] = &self.meta[slot];
+        [a, b, c]
+    }
+}
+
+#[test]
+fn latest_word_round_trips() {
+    for (seq, slot) in [(1, 0), (2, 17), (MAX_SEQ, 255)] {
+        let l = Latest { seq, slot };
+        assert_eq!(Latest::unpack(l.pack()), Some(l));
+    }
+    assert_eq!(Latest::unpack(0), None);
+    assert_eq!(
+        Latest::unpack(5),
+        None,
+        "slot bits without a seq mean nothing published"
+    );
+}
+
+#[test]
+fn seat_word_round_trips() {
+    let w = SeatWord::new(SeatState::Live, 0xFF_FFFF, 4_000_000_000);
+    assert_eq!(w.state(), SeatState::Live);
+    assert_eq!(w.generation(), 0xFF_FFFF);
+    assert_eq!(w.pid(), 4_000_000_000);
+    assert_eq!(SeatWord(u64::MAX).state(), SeatState::Unknown(255));
+}
+
+#[test]
+fn chooses_most_recent_free_slot() {
+    let t = Table::new(1);
+    // Never written: lowest index first.
+    assert_eq!(choose_slot(&t, None, &[0, 0, 0]), Some(0));
+    // Slot 1 is latest; slot 2 was written more recently than slot 0.
+    assert_eq!(choose_slot(&t, Some(1), &[1, 3, 2]), Some(2));
+    // A live seat holds slot 2: slot 0 is the only one left.
+    let claimed = claim(&t, 0, SeatWord(0), 7).unwrap();
+    go_live(&t, 0, claimed).unwrap();
+    t.holds[0].store(2, Ordering::Relaxed);
+    assert_eq!(choose_slot(&t, Some(1), &[1, 3, 2]), Some(0));
+}
+
+#[test]
+fn garbage_holds_never_stall_or_escape_range() {
+    let t = Table::new(2);
+    for w in &t.words {
+        w.store(
+            SeatWord::new(SeatState::Unknown(9), 1, 1).0,
+            Ordering::Relaxed,
+        );
+    }
+    t.holds[0].store(7_000, Ordering::Relaxed);
+    t.holds[1].store(0, Ordering::Relaxed);
+    assert_eq!(choose_slot(&t, Some(1), &[0; 4]), Some(2));
+    // With fewer slots than busy ones (only garbage can do this) the frame is skipped.
+    let small = Table {
+        slots: 2,
+        ..Table::new(2)
+    };
+    for w in &small.words {
+        w.store(SeatWord::new(SeatState::Live, 1, 1).0, Ordering::Relaxed);
+    }
+    small.holds[0].store(0, Ordering::Relaxed);
+    assert_eq!(choose_slot(&small, Some(1), &[0; 2]), None);
+}
+
+#[test]
+fn take_sees_only_newer_frames_and_rejects_garbage() {
+    let t = Table::new(1);
+    assert_eq!(take(&t, 0, 0), Take::Nothing);
+    t.publish(1, 2);
+    assert_eq!(take(&t, 0, 0), Take::Taken(Latest { seq: 1, slot: 2 }));
+    assert_eq!(t.holds[0].load(Ordering::Relaxed), 2);
+    assert_eq!(take(&t, 0, 1), Take::Nothing);
+    assert!(matches!(
+        take(&t, 0, 5),
+        Take::Corrupt(TakeCorrupt::SeqWentBack { .. })
+    ));
+    t.latest
+        .store(Latest { seq: 9, slot: 200 }.pack(), Ordering::Relaxed);
+    assert!(matches!(
+        take(&t, 0, 1),
+        Take::Corrupt(TakeCorrupt::SlotOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn publish_stores_metadata_and_names_the_seats_to_wake() {
+    let t = Table::new(3);
+    assert_eq!(
+        t.publish(1, 0),
+        Wake::default(),
+        "nobody sits: nobody to wake"
+    );
+    assert_eq!(t.meta[0][0].load(Ordering::Relaxed), 1);
+    assert_eq!(t.meta[0][1].load(Ordering::Relaxed), 10);
+    assert_eq!(t.meta[0][2].load(Ordering::Relaxed), 11);
+    let claimed = claim(&t, 0, SeatWord(0), 7).unwrap();
+    let live = claim(&t, 2, SeatWord(0), 8).unwrap();
+    go_live(&t, 2, live).unwrap();
+    let wake = t.publish(2, 1);
+    assert_eq!(wake.occupied, 0b101, "a claiming seat is woken too");
+    assert_eq!(wake.live, 0b100, "only a live seat is sent metadata");
+    assert_eq!(Wake::seats(wake.occupied).collect::<Vec<_>>(), [0, 2]);
+    assert!(go_live(&t, 0, claimed).is_some());
+}
+
+#[test]
+fn a_frame_published_before_the_stop_is_still_taken() {
+    let t = Table::new(1);
+    let seat = go_live(&t, 0, claim(&t, 0, SeatWord(0), 7).unwrap()).unwrap();
+    assert_eq!(look(&t, 0, 0), Look::Nothing);
+    t.publish(1, 0);
+    assert!(changed_since(&t, 0));
+    announce(&t.state, STATE_STOPPING);
+    assert_eq!(
+        after_wake(&t, 0, 0),
+        Look::Taken(Latest { seq: 1, slot: 0 })
+    );
+    release(&t, 0);
+    assert_eq!(after_wake(&t, 0, 1), Look::Ended(STATE_STOPPING));
+    assert!(changed_since(&t, 1), "a state change stops a spin too");
+    assert!(leave(&t, 0, seat));
+}
+
+#[test]
+fn spin_condition_is_relative_to_the_last_frame_taken() {
+    let t = Table::new(1);
+    assert!(!changed_since(&t, 0));
+    t.publish(1, 0);
+    // Published between a look and the spin: still seen.
+    assert!(changed_since(&t, 0));
+    assert!(!changed_since(&t, 1));
+}
+
+#[test]
+fn reclaim_only_the_exact_word() {
+    let t = Table::new(1);
+    let claimed = claim(&t, 0, SeatWord(0), 42).unwrap();
+    let live = go_live(&t, 0, claimed).unwrap();
+    t.holds[0].store(1, Ordering::Relaxed);
+    // A stale observation (the claiming word) must not free the live seat.
+    assert!(!reclaim(&t, 0, claimed));
+    assert_eq!(SeatWord(t.words[0].load(Ordering::Relaxed)), live);
+    assert!(reclaim(&t, 0, live));
+    let freed = SeatWord(t.words[0].load(Ordering::Relaxed));
+    assert_eq!(freed.state(), SeatState::Free);
+    assert_eq!(t.holds[0].load(Ordering::Relaxed), NO_SLOT);
+    // The next claim bumps the generation.
+    let again = claim(&t, 0, freed, 43).unwrap();
+    assert_eq!(again.generation(), live.generation() + 1);
+    // A claim on a stale free word fails.
+    assert!(claim(&t, 0, freed, 44).is_none());
+}
