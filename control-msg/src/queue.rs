@@ -316,8 +316,14 @@ pub struct Receiver<M> {
     queue: Queue,
     buf: Box<[u8]>,
     stats: RecvStats,
+    /// When a rejection was last logged at `warn` (at most one such line per
+    /// [`REJECT_LOG_EVERY`], so a flood of garbage costs one line, not one per message).
+    last_reject_log: Option<std::time::Instant>,
     _message: PhantomData<fn() -> M>,
 }
+
+/// The least time between two `warn` lines about rejected messages on one queue.
+const REJECT_LOG_EVERY: Duration = Duration::from_secs(1);
 
 impl CommandReceiver {
     /// Creates the stream's command queue `/framepipe.NAME.ctl` (replacing a stale one)
@@ -443,6 +449,7 @@ impl<M: Message> Receiver<M> {
             buf: vec![0; queue.message_size].into_boxed_slice(),
             queue,
             stats: RecvStats::default(),
+            last_reject_log: None,
             _message: PhantomData,
         }
     }
@@ -523,6 +530,18 @@ impl<M: Message> Receiver<M> {
     fn reject(&mut self, len: usize, error: &DecodeError) {
         self.stats.rejected.record(error);
         tracing::trace!(queue = %self.queue.name, len, %error, "rejected a message");
+        let now = std::time::Instant::now();
+        if self
+            .last_reject_log
+            .is_none_or(|last| now.duration_since(last) >= REJECT_LOG_EVERY)
+        {
+            self.last_reject_log = Some(now);
+            tracing::warn!(
+                "{}: rejected {} malformed message(s) so far; the last: {error}",
+                self.queue.name,
+                self.stats.rejected.total()
+            );
+        }
     }
 }
 
