@@ -422,13 +422,12 @@ fn crash_restart_cycles(cycles: u64) {
 }
 
 #[test]
-#[ignore = "defect: a producer started with fewer seats leaves stale .s<seat> queues above its count; fix pending in producer/src/run.rs"]
 fn crash_restart_cycles_with_changing_seats_leave_nothing() {
     crash_restart_cycles(5);
 }
 
 #[test]
-#[ignore = "long: 100 crash/restart cycles (the release suite); defect: stale .s<seat> queues above the new seat count are left; fix pending in producer/src/run.rs"]
+#[ignore = "long: 100 crash/restart cycles (the release suite)"]
 fn crash_restart_100_cycles_leave_nothing() {
     crash_restart_cycles(100);
 }
