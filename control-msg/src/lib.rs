@@ -3,6 +3,7 @@
 //!
 //! - [`message`]: the typed [`Command`]s and [`Event`]s.
 //! - [`wire`]: pure [`encode`]/[`decode`] to and from at most [`MSG_SIZE`] bytes.
+//! - [`config`]: what a created queue asks the kernel for, and the limits that refuse it.
 //! - [`queue`]: the stream's queues, created by its owner, opened by peers; sends never
 //!   block, receives wait on a CLOCK_MONOTONIC deadline.
 //! - [`stats`]: what each queue handle sent, dropped, received and rejected.
@@ -11,15 +12,19 @@
 //! queues are best-effort.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod message;
+mod mqueue;
 pub mod queue;
 pub mod stats;
 pub mod wire;
 
+pub use config::{ConfigProblem, KernelLimit, QueueConfig};
 pub use message::{Command, Event, MAX_FPS, valid_fps};
+pub use mqueue::{CreateError, OpenError};
 pub use queue::{
-    CommandReceiver, CommandSender, ConfigProblem, CreateError, EventReceiver, EventSender,
-    KernelLimit, OpenError, QueueConfig, Receiver, RecvError, SendError, Sender,
+    CommandReceiver, CommandSender, EventReceiver, EventSender, Receiver, RecvError, SendError,
+    Sender,
 };
 pub use stats::{RecvStats, Rejected, SendStats, Sent};
 pub use wire::{DecodeError, EncodeError, MSG_SIZE, Message, decode, encode};

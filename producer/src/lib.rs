@@ -12,6 +12,7 @@ pub mod config;
 pub mod pacing;
 pub mod run;
 mod seats;
+mod service;
 pub mod source;
 
 pub use cli::{ConfigError, ProducerArgs};

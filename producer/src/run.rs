@@ -4,17 +4,14 @@
 //! They are apart so that a source blocked on stdin or a camera never makes the producer
 //! look dead: the heartbeat and the queue never wait for a frame.
 
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Duration;
 
-use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig};
+use control_msg::{CommandReceiver, Event, EventSender, QueueConfig};
 use frame_vocab::PatternKind;
 use frame_vocab::{ClaimError, Deadline, FrameFormat, StreamOwner, monotonic_ns};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use shm_frames::{CreateError, MAX_SEATS, RegionBuilder, ReplaceError, Supervisor, Writer};
@@ -23,18 +20,19 @@ use crate::SourceError;
 use crate::config::{Config, DEFAULT_FPS};
 use crate::pacing::{Pacer, Tick};
 use crate::seats::Seats;
+use crate::service::Service;
 use crate::source::spec::{SourceOptions, open_source};
 use crate::source::{Filled, FrameSource};
 
 /// How often the service thread stamps the heartbeat (DESIGN: at least every 100 ms).
-const BEAT: Duration = Duration::from_millis(50);
+pub(crate) const BEAT: Duration = Duration::from_millis(50);
 
 /// How often a stats line is logged.
-const STATS_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a stop waits for the frame thread before ending the stream without it (it may
 /// be blocked reading stdin or a camera).
-const FRAME_THREAD_GRACE: Duration = Duration::from_millis(1500);
+pub(crate) const FRAME_THREAD_GRACE: Duration = Duration::from_millis(1500);
 
 /// Why a run ended (all are clean ends: exit code 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,25 +99,25 @@ pub enum RunError {
 }
 
 /// Requests from the service thread that the frame thread applies between frames.
-enum Request {
+pub(crate) enum Request {
     SetFormat(FrameFormat),
     SetPattern(PatternKind),
 }
 
 /// State the two threads share: atomics only. No lock is shared, so a frame never waits
 /// for the service thread (its `Pong` replies and stats go through handles of its own).
-struct Shared {
-    stop: AtomicBool,
-    paused: AtomicBool,
+pub(crate) struct Shared {
+    pub(crate) stop: AtomicBool,
+    pub(crate) paused: AtomicBool,
     /// Set by the frame thread once it sits idle because of a pause.
-    pause_acknowledged: AtomicBool,
+    pub(crate) pause_acknowledged: AtomicBool,
     /// f64 bits of the requested rate, and a flag that it changed.
-    fps_bits: AtomicU64,
-    fps_changed: AtomicBool,
-    published: AtomicU64,
-    late: AtomicU64,
-    skipped: AtomicU64,
-    epoch: AtomicU64,
+    pub(crate) fps_bits: AtomicU64,
+    pub(crate) fps_changed: AtomicBool,
+    pub(crate) published: AtomicU64,
+    pub(crate) late: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) epoch: AtomicU64,
 }
 
 /// Runs a producer until its source ends, `--frames` is reached, a `Shutdown` command or
@@ -301,173 +299,13 @@ fn produce(
 }
 
 /// How the frame thread ended.
-enum FrameEnd {
+pub(crate) enum FrameEnd {
     /// On its own: end of input or the frame limit.
     Own(StopReason),
     /// Because the service thread told it to.
     Stopped,
     /// It did not end within the grace (blocked in its source).
     Stuck,
-}
-
-struct Service<'a> {
-    shared: &'a Shared,
-    /// The owning handles on the seats' event queues (for `Pong` and `Stopping`).
-    seats: Seats,
-    /// The region the frame thread currently publishes in.
-    supervisor: Supervisor,
-    /// A new supervisor from the frame thread after each format change.
-    supervisors: Receiver<Supervisor>,
-    requests: std::sync::mpsc::Sender<Request>,
-    last_stats: u64,
-    last_published: u64,
-    /// Whether "paused" was logged for the current pause.
-    pause_announced: bool,
-}
-
-impl Service<'_> {
-    /// Moves to the region of the frame thread's latest format change, if any.
-    fn follow_replacements(&mut self) {
-        while let Ok(supervisor) = self.supervisors.try_recv() {
-            self.supervisor = supervisor;
-        }
-    }
-
-    /// Waits for the frame thread to end (its `done` sender drops when it does), keeping
-    /// the heartbeat meanwhile, for at most the grace.
-    fn finish(
-        &mut self,
-        frame_thread: JoinHandle<Result<Option<StopReason>, RunError>>,
-        done: &Receiver<()>,
-    ) -> Result<FrameEnd, RunError> {
-        let deadline = monotonic_ns() + FRAME_THREAD_GRACE.as_nanos() as u64;
-        loop {
-            // Keep the stream alive while the frame thread winds down.
-            self.follow_replacements();
-            self.supervisor.beat();
-            let left = Duration::from_nanos(deadline.saturating_sub(monotonic_ns()));
-            match done.recv_timeout(left.min(BEAT)) {
-                Err(RecvTimeoutError::Disconnected) => break,
-                _ if left.is_zero() => return Ok(FrameEnd::Stuck),
-                _ => continue,
-            }
-        }
-        match frame_thread.join() {
-            Ok(Ok(Some(reason))) => Ok(FrameEnd::Own(reason)),
-            Ok(Ok(None)) => Ok(FrameEnd::Stopped),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(RunError::Panicked),
-        }
-    }
-
-    /// Serves heartbeat, commands and signals until a stop; returns why, or `None` if the
-    /// frame thread ended on its own.
-    fn serve(
-        &mut self,
-        commands: &mut CommandReceiver,
-        signalfd: &SignalFd,
-        frame_thread: &JoinHandle<Result<Option<StopReason>, RunError>>,
-    ) -> Option<StopReason> {
-        loop {
-            let beat_ms = BEAT.as_millis() as u16;
-            let mut fds = [
-                PollFd::new(signalfd.as_fd(), PollFlags::POLLIN),
-                PollFd::new(commands.as_fd(), PollFlags::POLLIN),
-            ];
-            // EINTR or a poll error just ends this slice early.
-            let _ = poll(&mut fds, PollTimeout::from(beat_ms));
-            self.follow_replacements();
-            // shm-frames logs each seat it reclaims.
-            self.supervisor.beat();
-            self.announce_pause();
-            if let Ok(Some(info)) = signalfd.read_signal() {
-                tracing::info!("signal {}: stopping", info.ssi_signo);
-                return Some(StopReason::Signal);
-            }
-            while let Ok(Some(command)) = commands.try_recv() {
-                if let Some(reason) = self.apply(command) {
-                    return Some(reason);
-                }
-            }
-            if frame_thread.is_finished() {
-                return None;
-            }
-            self.maybe_log_stats();
-        }
-    }
-
-    fn apply(&mut self, command: Command) -> Option<StopReason> {
-        let shared = self.shared;
-        match command {
-            Command::Hello { seat, pid } => tracing::info!("consumer pid {pid} on seat {seat}"),
-            Command::Bye { seat } => tracing::info!("consumer on seat {seat} left"),
-            Command::SetFps { fps } => {
-                tracing::info!("SetFps {fps}");
-                shared.fps_bits.store(fps.to_bits(), Ordering::Relaxed);
-                shared.fps_changed.store(true, Ordering::Release);
-            }
-            Command::Pause => {
-                shared.paused.store(true, Ordering::Relaxed);
-                self.announce_pause();
-            }
-            Command::Resume => {
-                tracing::info!("resumed");
-                shared.paused.store(false, Ordering::Relaxed);
-                self.pause_announced = false;
-            }
-            Command::SetFormat(format) => {
-                let _ = self.requests.send(Request::SetFormat(format));
-            }
-            Command::SetPattern(pattern) => {
-                let _ = self.requests.send(Request::SetPattern(pattern));
-            }
-            Command::Ping { nonce } => {
-                self.seats
-                    .broadcast(&self.supervisor, &Event::Pong { nonce });
-            }
-            Command::Shutdown => {
-                tracing::info!("Shutdown command: stopping");
-                return Some(StopReason::Shutdown);
-            }
-        }
-        None
-    }
-
-    /// Logs "paused" once the frame thread has stopped publishing (it may be finishing a
-    /// frame when the command arrives), so whoever waits for that line sees no more frames.
-    fn announce_pause(&mut self) {
-        let shared = self.shared;
-        if !self.pause_announced
-            && shared.paused.load(Ordering::Relaxed)
-            && shared.pause_acknowledged.load(Ordering::Acquire)
-        {
-            tracing::info!("paused (heartbeat goes on)");
-            self.pause_announced = true;
-        }
-    }
-
-    fn maybe_log_stats(&mut self) {
-        let now = monotonic_ns();
-        let elapsed = now - self.last_stats;
-        if elapsed < STATS_EVERY.as_nanos() as u64 {
-            return;
-        }
-        let published = self.shared.published.load(Ordering::Relaxed);
-        let fps = (published - self.last_published) as f64 * 1e9 / elapsed as f64;
-        tracing::info!(
-            "{fps:.1} fps, {published} frames, {} late, {} skipped, {} consumer(s){}",
-            self.shared.late.load(Ordering::Relaxed),
-            self.shared.skipped.load(Ordering::Relaxed),
-            self.supervisor.seats().len(),
-            if self.shared.paused.load(Ordering::Relaxed) {
-                ", paused"
-            } else {
-                ""
-            }
-        );
-        self.last_stats = now;
-        self.last_published = published;
-    }
 }
 
 /// The frame thread's own handles: the shared atomics, second handles on the seats'
