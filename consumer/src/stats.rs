@@ -34,7 +34,7 @@ pub enum Limit {
 pub struct StatsOptions {
     /// When to stop.
     pub limit: Limit,
-    /// Check each frame with the moving pattern's `verify` (a failure counts as torn).
+    /// Check each frame with the moving pattern's stamp (a failure counts as torn).
     pub verify: bool,
 }
 
@@ -49,6 +49,7 @@ pub struct Meter {
     torn: u64,
     corrupt: u64,
     restarts: u64,
+    renumbered: u64,
     handoff: Latency,
     capture: Latency,
 }
@@ -65,6 +66,7 @@ impl Meter {
             torn: 0,
             corrupt: 0,
             restarts: 0,
+            renumbered: 0,
             handoff: Latency::new(),
             capture: Latency::new(),
         }
@@ -78,7 +80,18 @@ impl Meter {
         self.handoff.record_span(info.publish_ns, info.taken_ns);
         self.capture.record_span(info.capture_ns, info.taken_ns);
         if self.verify {
-            if let Err(error) = frame_vocab::verify(self.format, frame, info.seq) {
+            // The stamp is checked on its own: a stream relayed through another one (over
+            // RTP, say) carries the first stream's seqs, not this region's.
+            let checked = match frame_vocab::decode_seq(self.format, frame) {
+                Some(stamped) => {
+                    if stamped != info.seq {
+                        self.renumbered += 1;
+                    }
+                    frame_vocab::verify(self.format, frame, stamped)
+                }
+                None => frame_vocab::verify(self.format, frame, info.seq),
+            };
+            if let Err(error) = checked {
                 self.torn += 1;
                 if self.torn == 1 {
                     tracing::warn!(seq = info.seq, %error, "frame failed verification");
@@ -126,13 +139,14 @@ impl Meter {
             format: self.format.to_string(),
             verified: self.verify,
             end: end.name(),
+            renumbered: self.renumbered,
         }
     }
 }
 
 /// The final result of a measurement. Serialises (JSON) with exactly these keys first, in
 /// this order: frames, seconds, fps, skipped, torn, corrupt, restarts, handoff_us,
-/// capture_us; then stream, format, verified, end.
+/// capture_us; then stream, format, verified, end, renumbered.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     /// Frames taken.
@@ -161,6 +175,9 @@ pub struct Summary {
     pub verified: bool,
     /// Why the measurement ended: `done`, `producer-stopped`, `producer-lost`, `interrupted`.
     pub end: &'static str,
+    /// Verified frames whose stamp carries another seq than this region gave them: frames
+    /// relayed from another stream (over RTP, say), which renumbers them.
+    pub renumbered: u64,
 }
 
 impl Summary {
