@@ -16,12 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use frame_vocab::StreamName;
-use nix::errno::Errno;
-use nix::mqueue::{MQ_OFlag, mq_close, mq_open};
-use nix::sys::stat::Mode;
 use shm_frames::offsets;
-use shm_frames::testing::{ChildProc, HANG, Output, RawRegion, TestStream};
+use shm_frames::testing::{ChildProc, HANG, Output, RawRegion, TestStream, leftovers};
 
 const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 const SEATS: usize = 2;
@@ -31,32 +27,6 @@ fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(CONSUMER);
     cmd.args(args).env_remove("RUST_LOG");
     cmd
-}
-
-/// Every object of `name` still there.
-fn leftovers(name: &StreamName) -> Vec<String> {
-    let mut left = Vec::new();
-    if std::path::Path::new(&format!("/dev/shm{}", name.shm_name())).exists() {
-        left.push(name.shm_name());
-    }
-    let queues = std::iter::once(name.command_queue_name())
-        .chain((0..shm_frames::MAX_SEATS as u32).map(|seat| name.event_queue_name(seat)));
-    for queue in queues {
-        match mq_open(
-            queue.as_str(),
-            MQ_OFlag::O_RDONLY | MQ_OFlag::O_NONBLOCK,
-            Mode::empty(),
-            None,
-        ) {
-            Ok(mqd) => {
-                let _ = mq_close(mqd);
-                left.push(queue);
-            }
-            Err(Errno::ENOENT) => {}
-            Err(e) => panic!("probing {queue}: {e}"),
-        }
-    }
-    left
 }
 
 /// The number after `key ` in a progress line, if it has one.

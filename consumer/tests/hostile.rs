@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::mqueue::{MQ_OFlag, MqdT, mq_close, mq_open, mq_send};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use shm_frames::testing::{ChildProc, HANG, Output, TestStream};
+use shm_frames::testing::{ChildProc, HANG, Output, TestStream, leftovers};
 
 const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 
@@ -60,33 +60,6 @@ fn finish(child: ChildProc) -> (serde_json::Value, std::process::ExitStatus, Str
 fn stop(mut producer: ChildProc) {
     producer.terminate();
     assert_eq!(producer.reap().code(), Some(0), "the producer's clean stop");
-}
-
-/// Every object of `name` still there (shm, `.ctl`, every `.s<seat>`).
-fn leftovers(name: &StreamName) -> Vec<String> {
-    let mut left = Vec::new();
-    if std::path::Path::new(&format!("/dev/shm{}", name.shm_name())).exists() {
-        left.push(name.shm_name());
-    }
-    let queues = std::iter::once(name.command_queue_name())
-        .chain((0..shm_frames::MAX_SEATS as u32).map(|seat| name.event_queue_name(seat)));
-    for queue in queues {
-        let probe = mq_open(
-            queue.as_str(),
-            MQ_OFlag::O_RDONLY | MQ_OFlag::O_NONBLOCK,
-            Mode::empty(),
-            None,
-        );
-        match probe {
-            Ok(mqd) => {
-                let _ = mq_close(mqd);
-                left.push(queue);
-            }
-            Err(Errno::ENOENT) => {}
-            Err(e) => panic!("probing {queue}: {e}"),
-        }
-    }
-    left
 }
 
 /// The stream's command queue opened for raw, non-blocking sends (as a buggy peer would).

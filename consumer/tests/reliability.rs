@@ -9,10 +9,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use frame_vocab::StreamName;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use shm_frames::testing::{ChildProc, HANG, TestStream};
+use shm_frames::testing::{ChildProc, HANG, TestStream, leftovers};
 
 const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 
@@ -39,30 +38,6 @@ fn summary(mut consumer: ChildProc) -> (serde_json::Value, Option<i32>) {
     let line = consumer.expect_contains("\"frames\"", HANG);
     let status = consumer.reap();
     (serde_json::from_str(&line).unwrap(), status.code())
-}
-
-/// Whether any object of `name` is still there (probing every queue name: /dev/mqueue is
-/// not mounted on this machine class).
-fn leftovers(name: &StreamName) -> Vec<String> {
-    let mut left = Vec::new();
-    if std::path::Path::new(&format!("/dev/shm{}", name.shm_name())).exists() {
-        left.push(name.shm_name());
-    }
-    let queues = std::iter::once(name.command_queue_name())
-        .chain((0..shm_frames::MAX_SEATS as u32).map(|seat| name.event_queue_name(seat)));
-    for queue in queues {
-        let probe = nix::mqueue::mq_open(
-            queue.as_str(),
-            nix::mqueue::MQ_OFlag::O_RDONLY | nix::mqueue::MQ_OFlag::O_NONBLOCK,
-            nix::sys::stat::Mode::empty(),
-            None,
-        );
-        if let Ok(mqd) = probe {
-            let _ = nix::mqueue::mq_close(mqd);
-            left.push(queue);
-        }
-    }
-    left
 }
 
 /// A small deterministic generator for kill offsets (no dependency for so little).

@@ -124,3 +124,28 @@ impl RawRegion {
             .unwrap();
     }
 }
+
+/// Every object of stream `name` still there: its shm object, its `.ctl` queue and every
+/// `.s<seat>` queue. Queues are probed by name (`mq_open`, ENOENT = gone), since
+/// /dev/mqueue is not mounted on this machine class.
+pub fn leftovers(name: &frame_vocab::StreamName) -> Vec<String> {
+    let mut left = Vec::new();
+    if std::path::Path::new(&format!("/dev/shm{}", name.shm_name())).exists() {
+        left.push(name.shm_name());
+    }
+    let queues = std::iter::once(name.command_queue_name())
+        .chain((0..crate::MAX_SEATS as u32).map(|seat| name.event_queue_name(seat)));
+    for queue in queues {
+        let probe = nix::mqueue::mq_open(
+            queue.as_str(),
+            nix::mqueue::MQ_OFlag::O_RDONLY | nix::mqueue::MQ_OFlag::O_NONBLOCK,
+            nix::sys::stat::Mode::empty(),
+            None,
+        );
+        if let Ok(mqd) = probe {
+            let _ = nix::mqueue::mq_close(mqd);
+            left.push(queue);
+        }
+    }
+    left
+}
