@@ -40,6 +40,20 @@ fn summary(mut consumer: ChildProc) -> (serde_json::Value, Option<i32>) {
     (serde_json::from_str(&line).unwrap(), status.code())
 }
 
+/// The number a `stats` progress line gives for `what` (`"skipped "` is followed by it,
+/// `" frames"` preceded by it), if `line` is a progress line.
+fn progress_count(line: &str, what: &str) -> Option<u64> {
+    let number = if what.starts_with(' ') {
+        line.split(what).next()?.split_whitespace().last()?
+    } else {
+        line.split(what).nth(1)?.split_whitespace().next()?
+    };
+    if !line.contains(what) {
+        return None;
+    }
+    number.parse().ok()
+}
+
 /// A small deterministic generator for kill offsets (no dependency for so little).
 struct Offsets(u64);
 
@@ -90,7 +104,14 @@ fn stopped_consumer(stopped_for: Duration) {
     let stream = TestStream::new("stop");
     let mut source = producer(&stream, &["--fps", "100", "--seats", "2"]);
     let consumer = stats(&stream, &["--duration", "60s", "--wait", "5s"]);
-    consumer.expect_contains("attached", HANG);
+    // Stop it only once it has taken frames: frames published before a reader's first take
+    // are not "skipped" by it, so a stop before then would count nothing.
+    loop {
+        let line = consumer.next_line(HANG).expect("the consumer runs");
+        if progress_count(&line, " frames").is_some_and(|n| n > 0) {
+            break;
+        }
+    }
     let pid = Pid::from_raw(consumer.pid() as i32);
     kill(pid, Signal::SIGSTOP).unwrap();
     std::thread::sleep(stopped_for);
@@ -117,12 +138,7 @@ fn stopped_consumer(stopped_for: Duration) {
     // published meanwhile as skipped.
     loop {
         let line = consumer.next_line(HANG).expect("the consumer went on");
-        let skipped = line
-            .split("skipped ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok());
-        if skipped.is_some_and(|n| n > 0) {
+        if progress_count(&line, "skipped ").is_some_and(|n| n > 0) {
             break;
         }
     }
