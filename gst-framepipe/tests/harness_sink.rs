@@ -232,7 +232,7 @@ fn ping_is_answered_and_commands_the_pipeline_decides_are_refused() {
     element.set_bus(Some(&bus));
     let mut h = harness(&element);
     h.set_src_caps(info(VideoFormat::Bgrx, 64, 48).to_caps().unwrap());
-    let reader = reader(&stream);
+    let mut reader = reader(&stream);
     let mut events = EventReceiver::open(&stream.name, reader.seat()).unwrap();
     let mut commands = CommandSender::open(&stream.name).unwrap();
 
