@@ -159,6 +159,7 @@ fn chaos(period: Duration) {
             while Instant::now() < end {
                 garbage(&mut raw, &mut rng);
                 writes += 1;
+                // The 1 kHz garbage rate is the scenario, not a synchronisation.
                 std::thread::sleep(Duration::from_millis(1));
             }
             for &(at, width, value) in &restore {

@@ -174,6 +174,7 @@ fn flood(name: &StreamName, count: u64) -> Flood {
             Err(Errno::EMSGSIZE) => seen.too_big += 1,
             Err(e) => panic!("mq_send: {e}"),
         }
+        // The 1 kHz flood rate is the scenario, not a synchronisation.
         std::thread::sleep(Duration::from_millis(1));
     }
     let _ = mq_close(mqd);

@@ -73,6 +73,7 @@ fn killed_producer_rounds(rounds: u32) {
     let mut offsets = Offsets(u64::from(std::process::id()));
     for _ in 0..rounds {
         let mut victim = producer(&stream, &["--fps", "500"]);
+        // The random kill offset is the scenario, not a synchronisation.
         std::thread::sleep(Duration::from_millis(offsets.next_ms(40)));
         victim.kill9();
         let status = victim.reap();
@@ -114,6 +115,7 @@ fn stopped_consumer(stopped_for: Duration) {
     }
     let pid = Pid::from_raw(consumer.pid() as i32);
     kill(pid, Signal::SIGSTOP).unwrap();
+    // How long the consumer stays stopped is the scenario, not a synchronisation.
     std::thread::sleep(stopped_for);
     // The producer ran on while the consumer was stopped: it still answers at once.
     let beside = Command::new(CONSUMER)

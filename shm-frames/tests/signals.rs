@@ -185,6 +185,7 @@ fn sigusr1_at_1_khz_on_both_sides_causes_no_spurious_error() {
                     let _ = kill(pid, Signal::SIGUSR1);
                 }
                 sent += 1;
+                // The 1 kHz signal rate is the scenario, not a synchronisation.
                 std::thread::sleep(Duration::from_millis(1));
             }
             let _ = sent_tx.send(sent);
