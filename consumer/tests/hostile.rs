@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::mqueue::{MQ_OFlag, MqdT, mq_close, mq_open, mq_send};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use shm_frames::testing::{ChildProc, HANG, Output, TestStream, leftovers};
+use shm_frames::testing::{ChildProc, HANG, Lcg, Output, TestStream, leftovers};
 
 const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 
@@ -79,22 +79,6 @@ fn progress_frames(line: &str) -> Option<u64> {
     let (_, s, n, frames) = (words.next()?, words.next()?, words.next()?, words.next()?);
     (s == "s" && frames == "frames").then_some(())?;
     n.parse().ok()
-}
-
-/// A small deterministic generator (offsets, garbage bytes).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// A valid `Ping` as bytes.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use shm_frames::testing::{ChildProc, HANG, TestStream, leftovers};
+use shm_frames::testing::{ChildProc, HANG, Lcg, TestStream, leftovers};
 
 const CONSUMER: &str = env!("CARGO_BIN_EXE_consumer");
 
@@ -54,27 +54,14 @@ fn progress_count(line: &str, what: &str) -> Option<u64> {
     number.parse().ok()
 }
 
-/// A small deterministic generator for kill offsets (no dependency for so little).
-struct Offsets(u64);
-
-impl Offsets {
-    fn next_ms(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below
-    }
-}
-
 fn killed_producer_rounds(rounds: u32) {
     let stream = TestStream::new("kill");
     let consumer = stats(&stream, &["--frames", "100", "--wait", "20s"]);
-    let mut offsets = Offsets(u64::from(std::process::id()));
+    let mut offsets = Lcg(u64::from(std::process::id()));
     for _ in 0..rounds {
         let mut victim = producer(&stream, &["--fps", "500"]);
         // The random kill offset is the scenario, not a synchronisation.
-        std::thread::sleep(Duration::from_millis(offsets.next_ms(40)));
+        std::thread::sleep(Duration::from_millis(offsets.below(40)));
         victim.kill9();
         let status = victim.reap();
         assert_ne!(status.code(), Some(101), "the producer panicked");

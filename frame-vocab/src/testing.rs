@@ -442,3 +442,28 @@ pub fn wait_for_stdin_eof() {
         sink.clear();
     }
 }
+
+/// A small deterministic generator for tests (kill offsets, garbage bytes): a 64-bit LCG
+/// whose top 31 bits are returned. Seed it with something per run, e.g. the pid.
+#[derive(Debug)]
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next value, below 2^31.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "not an iterator: it never ends"
+    )]
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    /// The next value below `n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
