@@ -368,10 +368,14 @@ fn a_pipeline_killed_under_framepipesink_is_seen_gone_by_its_consumer() {
         ]),
         None,
     );
+    // The consumer's `--wait` is also how long it waits for a next producer after the
+    // kill, so it stays short; it starts once the sink has published (a fresh machine's
+    // first gst-launch spends seconds building its plugin registry).
+    wait_for_file(&stream.shm_path(), HANG);
     let mut consumer = Child::spawn(
         framepipe(
             "consumer",
-            &["--stream", stream.as_str(), "--wait", "1s", "stats"],
+            &["--stream", stream.as_str(), "--wait", "2s", "stats"],
         ),
         None,
     );

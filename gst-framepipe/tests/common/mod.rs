@@ -158,6 +158,21 @@ impl Child {
     }
 }
 
+/// Returns once `path` exists; panics after `timeout`. The file appearing is the event;
+/// polling it every 10 ms is the simplest portable way to see it.
+pub fn wait_for_file(path: impl AsRef<Path>, timeout: Duration) {
+    let path = path.as_ref();
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear within {timeout:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn forward(output: impl Read, tx: &std::sync::mpsc::Sender<String>, tag: &str) {
     for line in BufReader::new(output).lines() {
         let Ok(line) = line else { break };
