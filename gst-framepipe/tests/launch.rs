@@ -371,7 +371,7 @@ fn a_pipeline_killed_under_framepipesink_is_seen_gone_by_its_consumer() {
     // The consumer's `--wait` is also how long it waits for a next producer after the
     // kill, so it stays short; it starts once the sink has published (a fresh machine's
     // first gst-launch spends seconds building its plugin registry).
-    wait_for_file(&stream.shm_path(), HANG);
+    wait_for_file(stream.shm_path(), HANG);
     let mut consumer = Child::spawn(
         framepipe(
             "consumer",
