@@ -91,6 +91,7 @@ fn attach(stream: &TestStream, strategy: WaitStrategy) -> Reader {
     let options = ReaderOptions {
         wait: Duration::from_secs(30),
         strategy,
+        ..ReaderOptions::default()
     };
     Reader::open(&stream.name, options).expect("attach to the bench child")
 }

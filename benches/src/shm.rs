@@ -96,6 +96,7 @@ pub fn open_reader(stream: &StreamName, strategy: WaitStrategy) -> Result<Reader
     let options = ReaderOptions {
         wait: Duration::from_secs(30),
         strategy,
+        ..ReaderOptions::default()
     };
     Reader::open(stream, options).map_err(lib(format!("open stream {}", stream.as_str())))
 }

@@ -10,7 +10,7 @@ use consumer::view::ViewOptions;
 use consumer::y4m::Rate;
 use consumer::{Attach, parse_duration};
 use frame_vocab::{FrameFormat, PixelFormat, STREAM_ENV, StreamName};
-use shm_frames::WaitStrategy;
+use shm_frames::{Delivery, WaitStrategy};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -23,6 +23,8 @@ Examples:
   consumer record - --frames 250 | ffmpeg -i - clip.mp4
   consumer pipe | ffplay -f rawvideo -pixel_format bgr0 -video_size 1920x1080 -
   consumer snapshot frame.png
+  producer --source raw:- --fps 0 < clip.bgra & consumer pipe --every-frame > copy.bgra
+                                                 every frame of a clip, none skipped
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 no producer, 4 timeout, 130 interrupted.
 Logs go to stderr (RUST_LOG=debug for more).";
@@ -97,6 +99,10 @@ enum Cmd {
         /// Verify each frame of the moving test pattern (failures count as torn).
         #[arg(long)]
         verify: bool,
+        /// Every frame, not only the newest: the producer waits for this consumer (up to
+        /// its --stall-timeout; then this consumer is dropped back to newest-frame).
+        #[arg(long)]
+        every_frame: bool,
     },
     /// Record the stream as Y4M (i420 passes through bit-exact; others become 4:2:0).
     Record {
@@ -109,12 +115,22 @@ enum Cmd {
         /// Stop after this many frames.
         #[arg(long, value_name = "N")]
         frames: Option<u64>,
+        /// Every frame, not only the newest: the producer waits for this consumer (up to
+        /// its --stall-timeout; then this consumer is dropped back to newest-frame,
+        /// and the recording ends there with exit code 1).
+        #[arg(long)]
+        every_frame: bool,
     },
     /// Write raw frames of the stream format to stdout, back to back.
     Pipe {
         /// Stop after this many frames.
         #[arg(long, value_name = "N")]
         frames: Option<u64>,
+        /// Every frame, not only the newest: the producer waits for this consumer (up to
+        /// its --stall-timeout; then this consumer is dropped back to newest-frame,
+        /// and the pipe ends there with exit code 1).
+        #[arg(long)]
+        every_frame: bool,
     },
     /// Save one frame as PNG.
     Snapshot {
@@ -201,6 +217,12 @@ impl Cli {
             n => Ok(n),
         };
         let mut stream = common.stream;
+        let mut delivery = Delivery::Newest;
+        let mut every = |on: bool| {
+            if on {
+                delivery = Delivery::EveryFrame;
+            }
+        };
         let command = match self.command {
             Cmd::View {
                 duration,
@@ -214,7 +236,9 @@ impl Cli {
                 frames: n,
                 json,
                 verify,
+                every_frame,
             } => {
+                every(every_frame);
                 let limit = match (duration, frames(n)?) {
                     (Some(d), _) => Limit::Duration(d),
                     (None, Some(n)) => Limit::Frames(n),
@@ -229,7 +253,9 @@ impl Cli {
                 file,
                 fps,
                 frames: n,
+                every_frame,
             } => {
+                every(every_frame);
                 let rate = fps
                     .map(|fps| Rate::from_fps(fps).ok_or(ConfigError::BadRate(fps)))
                     .transpose()?;
@@ -241,7 +267,13 @@ impl Cli {
                     },
                 }
             }
-            Cmd::Pipe { frames: n } => Command::Pipe { frames: frames(n)? },
+            Cmd::Pipe {
+                frames: n,
+                every_frame,
+            } => {
+                every(every_frame);
+                Command::Pipe { frames: frames(n)? }
+            }
             Cmd::Snapshot { file } => Command::Snapshot { path: file },
             Cmd::Demo {
                 size,
@@ -278,6 +310,7 @@ impl Cli {
                 stream: stream.unwrap_or_default(),
                 wait: common.wait,
                 strategy,
+                delivery,
             },
             command,
             log_level,

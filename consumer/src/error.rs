@@ -114,6 +114,7 @@ impl Unattached {
             OpenError::PermissionDenied { .. }
                 | OpenError::Refused(_)
                 | OpenError::AllSeatsTaken { .. }
+                | OpenError::NoBackpressure { .. }
                 | OpenError::Sys { .. }
         )
     }
@@ -122,6 +123,10 @@ impl Unattached {
 impl std::fmt::Display for Unattached {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (name, wait) = (&self.name, humantime::format_duration(self.wait));
+        if let OpenError::NoBackpressure { .. } = &*self.last {
+            // Refused at once, not after a wait.
+            return write!(f, "{}", self.last);
+        }
         if self.after_loss {
             write!(
                 f,

@@ -146,7 +146,7 @@ fn execute(config: Config, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
                 path.display()
             );
             report_cut(recorded.cut);
-            Ok(end_code(recorded.end))
+            Ok(cut_code(recorded.cut).unwrap_or_else(|| end_code(recorded.end)))
         }
         Command::Pipe { frames } => {
             refuse_terminal_stdout()?;
@@ -163,7 +163,7 @@ fn execute(config: Config, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
                 format.height()
             );
             report_cut(piped.cut);
-            Ok(end_code(piped.end))
+            Ok(cut_code(piped.cut).unwrap_or_else(|| end_code(piped.end)))
         }
         Command::Snapshot { path } => {
             let out = OutputFile::create(&path)?;
@@ -248,8 +248,19 @@ fn report_cut(cut: Option<Cut>) {
             "consumer: the stream changed format from {old} to {new}; stopped there (one file, one format)"
         ),
         Some(Cut::ReaderClosed) => eprintln!("consumer: the reader closed the pipe"),
+        Some(Cut::DeliveryLost { seq }) => eprintln!(
+            "consumer: error: every-frame delivery lost at seq {seq} (the producer's \
+             --stall-timeout dropped this consumer back to newest-frame); the output holds \
+             every frame before it"
+        ),
         None => {}
     }
+}
+
+/// The exit code a cut imposes: a lost every-frame delivery is a failure (1), though the
+/// output before it is complete.
+fn cut_code(cut: Option<Cut>) -> Option<ExitCode> {
+    matches!(cut, Some(Cut::DeliveryLost { .. })).then(|| ExitCode::from(FAILED))
 }
 
 /// The exit code of a run that ended without an error (a lost producer is reported as the

@@ -3,7 +3,8 @@
 //! written there; logs go to standard error.
 //!
 //! Raw video has no header, so a reader expects one format for good: if the stream changes
-//! format the pipe ends there. A producer restart in the same format goes on.
+//! format the pipe ends there. A producer restart in the same format goes on. With
+//! `--every-frame`, a demotion (or any gap) ends the pipe after the last gap-free frame.
 
 use std::io::{self, Write};
 use std::sync::atomic::AtomicBool;
@@ -11,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use crate::error::Error;
 use crate::output::OutputFile;
 use crate::record::Cut;
-use crate::session::{End, Outcome, SLICE, Session};
+use crate::session::{End, Loss, Outcome, SLICE, Session, delivery_loss};
 
 /// The result of a pipe run.
 #[derive(Debug)]
@@ -35,9 +36,15 @@ pub fn run(
 ) -> Result<Piped, Error> {
     let mut written = 0u64;
     let mut cut = None;
+    let delivery = session.attach().delivery;
     let end = loop {
         match session.step(SLICE, stop)? {
             Outcome::Frame(frame) => {
+                let loss = delivery_loss(delivery, &frame.info());
+                if let Some(Loss::Before { seq }) = loss {
+                    cut = Some(Cut::DeliveryLost { seq });
+                    break End::Done;
+                }
                 // Straight from the shared slot to the pipe: no copy of ours.
                 if let Err(e) = out.write_all(&frame).and_then(|()| out.flush()) {
                     if e.kind() == io::ErrorKind::BrokenPipe {
@@ -48,6 +55,10 @@ pub fn run(
                 }
                 written += 1;
                 if frames.is_some_and(|limit| written >= limit) {
+                    break End::Done;
+                }
+                if let Some(Loss::After { seq }) = loss {
+                    cut = Some(Cut::DeliveryLost { seq });
                     break End::Done;
                 }
             }

@@ -15,7 +15,7 @@ use frame_vocab::FrameFormat;
 
 use crate::error::Error;
 use crate::output::OutputFile;
-use crate::session::{End, Outcome, SLICE, Session};
+use crate::session::{End, Loss, Outcome, SLICE, Session, delivery_loss};
 use crate::y4m::{Chroma, Rate, Y4mWriter};
 
 /// What to record.
@@ -30,6 +30,9 @@ pub struct RecordOptions {
 /// Why a recording ended before the producer did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cut {
+    /// `--every-frame`: the producer dropped this consumer back to newest-frame delivery
+    /// (or a frame went missing): the output holds every frame before `seq`, and ends.
+    DeliveryLost { seq: u64 },
     /// The stream changed format; the file holds the frames of the old one.
     FormatChanged { old: FrameFormat, new: FrameFormat },
     /// The reader of standard output went away.
@@ -203,11 +206,17 @@ pub fn run(
         source,
     };
     let broken_pipe = |e: &io::Error| to_stdout && e.kind() == io::ErrorKind::BrokenPipe;
+    let delivery = session.attach().delivery;
 
     let end = loop {
         match session.step(SLICE, stop)? {
             Outcome::Frame(frame) => {
                 let info = frame.info();
+                let loss = delivery_loss(delivery, &info);
+                if let Some(Loss::Before { seq }) = loss {
+                    cut = Some(Cut::DeliveryLost { seq });
+                    break End::Done;
+                }
                 let data = planes.of(&frame)?;
                 let current = std::mem::replace(&mut state, State::Closed);
                 match current.frame(data, info.seq, info.capture_ns, format, options.rate) {
@@ -220,6 +229,10 @@ pub fn run(
                 }
                 frames += 1;
                 if options.frames.is_some_and(|limit| frames >= limit) {
+                    break End::Done;
+                }
+                if let Some(Loss::After { seq }) = loss {
+                    cut = Some(Cut::DeliveryLost { seq });
                     break End::Done;
                 }
             }

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use control_msg::{Command, CommandSender, Event, EventReceiver, Sent};
 use frame_vocab::{FrameFormat, StreamName};
-use shm_frames::WaitStrategy;
 use shm_frames::{Corrupt, FrameRef, OpenError, Reader, ReaderOptions, ReaderStats, WaitError};
+use shm_frames::{Delivery, FrameInfo, WaitStrategy};
 
 use crate::error::{Error, Unattached};
 
@@ -40,6 +40,28 @@ pub struct Attach {
     pub wait: Duration,
     /// How to wait for frames.
     pub strategy: WaitStrategy,
+    /// Which frames to ask for (`--every-frame`).
+    pub delivery: Delivery,
+}
+
+/// Where every-frame delivery broke, as [`Session::delivery_loss`] sees it in a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Frames before this one were skipped: `seq` is the first of them. The frame in hand
+    /// is not part of a gap-free output.
+    Before { seq: u64 },
+    /// This seat was demoted, though this frame still follows the last one: it belongs to
+    /// the output, and `seq` (the next frame) is the first no longer guaranteed.
+    After { seq: u64 },
+}
+
+impl Loss {
+    /// The first frame that every-frame delivery no longer covers.
+    pub fn seq(self) -> u64 {
+        match self {
+            Loss::Before { seq } | Loss::After { seq } => seq,
+        }
+    }
 }
 
 /// Why the current region can no longer give frames.
@@ -161,6 +183,7 @@ impl Session {
             let options = ReaderOptions {
                 wait: slice_until(deadline, SLICE),
                 strategy: attach.strategy,
+                delivery: attach.delivery,
             };
             let started = Instant::now();
             match Reader::open(&attach.stream, options) {
@@ -430,8 +453,25 @@ fn worth_retry(error: &OpenError, deadline: Instant) -> bool {
         // Another user's object under our name: its owner may yet remove it.
         | OpenError::Refused(_)
         | OpenError::Sys { .. } => true,
+        // The producer is there and said it never waits: asking again changes nothing.
+        OpenError::NoBackpressure { .. } => false,
     };
     retry && Instant::now() < deadline
+}
+
+/// For a session attached with `delivery`: whether the frame `info` describes shows
+/// every-frame delivery broken (a demotion by the producer's stall timeout, or a gap).
+/// Always `None` for newest-frame delivery, whose skips are by design.
+pub fn delivery_loss(delivery: Delivery, info: &FrameInfo) -> Option<Loss> {
+    if delivery != Delivery::EveryFrame {
+        return None;
+    }
+    if info.skipped > 0 {
+        return Some(Loss::Before {
+            seq: info.seq - info.skipped,
+        });
+    }
+    info.demoted.then_some(Loss::After { seq: info.seq + 1 })
 }
 
 /// The phase after losing the region for `lost`: reattaching for up to `wait`.

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use frame_vocab::FrameFormat;
 use serde::Serialize;
-use shm_frames::FrameRef;
+use shm_frames::{Delivery, FrameRef};
 
 use crate::error::Error;
 use crate::latency::{Latency, Percentiles};
-use crate::session::{End, Outcome, SLICE, Session};
+use crate::session::{End, Outcome, SLICE, Session, delivery_loss};
 
 /// How often a progress line is due.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -50,6 +50,8 @@ pub struct Meter {
     corrupt: u64,
     restarts: u64,
     renumbered: u64,
+    delivery: Delivery,
+    lost_at: Option<u64>,
     handoff: Latency,
     capture: Latency,
 }
@@ -67,9 +69,17 @@ impl Meter {
             corrupt: 0,
             restarts: 0,
             renumbered: 0,
+            delivery: Delivery::Newest,
+            lost_at: None,
             handoff: Latency::new(),
             capture: Latency::new(),
         }
+    }
+
+    /// Measures a session attached with `delivery` (what `--every-frame` asked for).
+    pub fn with_delivery(mut self, delivery: Delivery) -> Meter {
+        self.delivery = delivery;
+        self
     }
 
     /// Counts one frame (and verifies it if asked).
@@ -77,6 +87,15 @@ impl Meter {
         let info = frame.info();
         self.frames += 1;
         self.skipped += info.skipped;
+        if self.lost_at.is_none() {
+            if let Some(loss) = delivery_loss(self.delivery, &info) {
+                self.lost_at = Some(loss.seq());
+                tracing::warn!(
+                    seq = loss.seq(),
+                    "every-frame delivery lost (the producer's stall timeout); counting on"
+                );
+            }
+        }
         self.handoff.record_span(info.publish_ns, info.taken_ns);
         self.capture.record_span(info.capture_ns, info.taken_ns);
         if self.verify {
@@ -140,13 +159,18 @@ impl Meter {
             verified: self.verify,
             end: end.name(),
             renumbered: self.renumbered,
+            delivery: match self.delivery {
+                Delivery::Newest => "newest",
+                Delivery::EveryFrame => "every-frame",
+            },
+            delivery_lost_at: self.lost_at,
         }
     }
 }
 
 /// The final result of a measurement. Serialises (JSON) with exactly these keys first, in
 /// this order: frames, seconds, fps, skipped, torn, corrupt, restarts, handoff_us,
-/// capture_us; then stream, format, verified, end, renumbered.
+/// capture_us; then stream, format, verified, end, renumbered, delivery, delivery_lost_at.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     /// Frames taken.
@@ -178,6 +202,11 @@ pub struct Summary {
     /// Verified frames whose stamp carries another seq than this region gave them: frames
     /// relayed from another stream (over RTP, say), which renumbers them.
     pub renumbered: u64,
+    /// What the consumer asked for: `newest` or `every-frame`.
+    pub delivery: &'static str,
+    /// `every-frame` only: the first frame no longer guaranteed, once the producer's stall
+    /// timeout dropped this consumer back to newest-frame (`null` while it held).
+    pub delivery_lost_at: Option<u64>,
 }
 
 impl Summary {
@@ -205,6 +234,10 @@ impl fmt::Display for Summary {
             "skipped {}, torn {}, corrupt {}, restarts {}",
             self.skipped, torn, self.corrupt, self.restarts
         )?;
+        match self.delivery_lost_at {
+            Some(seq) => writeln!(f, "delivery: every-frame, lost at seq {seq}")?,
+            None => writeln!(f, "delivery: {}", self.delivery)?,
+        }
         writeln!(
             f,
             "handoff latency (publish -> held): {}",
@@ -282,7 +315,8 @@ pub fn run(
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(End, Summary), Error> {
-    let mut meter = Meter::new(session.format(), options.verify);
+    let mut meter =
+        Meter::new(session.format(), options.verify).with_delivery(session.attach().delivery);
     let mut last_report = (Duration::ZERO, 0u64);
     let end = loop {
         match session.step(SLICE, stop)? {

@@ -77,6 +77,13 @@ pub enum Event {
     },
     /// The producer is stopping.
     Stopping,
+    /// This seat asked for every frame and was dropped back to newest-frame delivery: it
+    /// had not taken frame `seq` within the producer's stall timeout. A hint: the seat's
+    /// delivery word in the region is the authority.
+    Demoted {
+        /// The frame it had not taken.
+        seq: u64,
+    },
 }
 
 /// Whether `fps` is a frame rate a `SetFps` may carry: finite and within `0..=MAX_FPS`.

@@ -62,14 +62,14 @@ mod kinds {
     pub const FORMAT_CHANGED: u8 = 0x81;
     pub const PONG: u8 = 0x82;
     pub const STOPPING: u8 = 0x83;
+    /// `Demoted`: an every-frame seat was dropped back to newest-frame delivery.
+    pub const DEMOTED: u8 = 0x85;
 
     // Reserved for the next issues, so that no one else takes the codes. Until their bodies
     // are defined this build decodes them as unknown kinds (counted, never a panic), which
     // is also how an older peer will see them.
     /// `Reply`: answers a command by id (done, or refused with a reason); the control issue.
     pub const RESERVED_REPLY: u8 = 0x84;
-    /// `Demoted`: an every-frame seat was dropped back to newest-frame; the delivery issue.
-    pub const RESERVED_DEMOTED: u8 = 0x85;
 }
 
 /// Why a message could not be encoded.
@@ -482,6 +482,10 @@ mod private {
                     kinds::PONG
                 }
                 Event::Stopping => kinds::STOPPING,
+                Event::Demoted { seq } => {
+                    w.u64(seq);
+                    kinds::DEMOTED
+                }
             })
         }
 
@@ -515,10 +519,13 @@ mod private {
                     Ok(Event::Pong { nonce })
                 }
                 kinds::STOPPING => r.finish().map(|()| Event::Stopping),
-                // Reserved, bodies not defined yet: rejected like any unknown kind.
-                kinds::RESERVED_REPLY | kinds::RESERVED_DEMOTED => {
-                    Err(DecodeError::UnknownKind { kind })
+                kinds::DEMOTED => {
+                    let seq = r.u64();
+                    r.finish()?;
+                    Ok(Event::Demoted { seq })
                 }
+                // Reserved, body not defined yet: rejected like any unknown kind.
+                kinds::RESERVED_REPLY => Err(DecodeError::UnknownKind { kind }),
                 _ => Err(DecodeError::UnknownKind { kind }),
             }
         }
@@ -586,6 +593,7 @@ mod tests {
             any::<u64>().prop_map(|epoch| Event::FormatChanged { epoch }),
             any::<u64>().prop_map(|nonce| Event::Pong { nonce }),
             Just(Event::Stopping),
+            any::<u64>().prop_map(|seq| Event::Demoted { seq }),
         ]
     }
 
@@ -731,6 +739,7 @@ mod tests {
             Event::FormatChanged { epoch: 7 },
             Event::Pong { nonce: 0 },
             Event::Stopping,
+            Event::Demoted { seq: u64::MAX },
         ];
         for cmd in &commands {
             let bytes = encoded(cmd);
@@ -846,7 +855,7 @@ mod tests {
 
     #[test]
     fn reserved_kinds_are_rejected_cleanly_until_defined() {
-        for kind in [kinds::RESERVED_REPLY, kinds::RESERVED_DEMOTED] {
+        for kind in [kinds::RESERVED_REPLY] {
             for body in [&[][..], &[0; 16], &[0xff; 40]] {
                 assert_eq!(
                     decode::<Event>(&sealed(kind, body)),

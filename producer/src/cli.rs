@@ -23,7 +23,11 @@ Examples:
   producer --source y4m:clip.y4m --loop      play a Y4M file at its own rate, looped
   ffmpeg -i in.mp4 -f yuv4mpegpipe - | producer --source y4m:-
   ffmpeg -i in.mp4 -f rawvideo -pix_fmt bgr0 -s 1280x720 - | producer --source raw:- --size 1280x720
-  producer --source v4l2:/dev/video0         a real camera (build with --features v4l2)";
+  producer --source v4l2:/dev/video0         a real camera (build with --features v4l2)
+  producer --source raw:- --fps 0 --stall-timeout none < clip.bgra
+                                             every frame to `consumer pipe --every-frame`,
+                                             however long each one takes
+  producer --no-backpressure                 a live camera that never waits for anyone";
 
 /// The producer's arguments.
 #[derive(Args, Clone, Debug)]
@@ -77,6 +81,34 @@ pub struct ProducerArgs {
     /// error (exit code 4).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub wait: Duration,
+
+    /// How long an every-frame consumer may take nothing (counted from the publish of the
+    /// frame it has not taken) before it is dropped back to newest-frame delivery, e.g.
+    /// 500ms, 2s; `none` waits for it as long as it lives.
+    #[arg(long, default_value = "2s", value_parser = parse_stall_timeout)]
+    pub stall_timeout: StallTimeout,
+
+    /// Never wait for any consumer: every-frame consumers are refused (a live camera that
+    /// must keep its own rate).
+    #[arg(long)]
+    pub no_backpressure: bool,
+}
+
+/// `--stall-timeout`: a duration, or `none`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StallTimeout(pub Option<Duration>);
+
+fn parse_stall_timeout(s: &str) -> Result<StallTimeout, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(StallTimeout(None));
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("0 would drop every consumer at once: use a duration \
+                                     such as 2s, or none"
+            .to_owned()),
+        Ok(d) => Ok(StallTimeout(Some(d))),
+        Err(e) => Err(format!("{e}: use a duration such as 500ms or 2s, or none")),
+    }
 }
 
 /// An argument that parses but makes no valid configuration.
@@ -147,6 +179,8 @@ impl ProducerArgs {
             looping: self.looping,
             wait_seats: self.wait_seats,
             wait: self.wait,
+            stall_timeout: self.stall_timeout.0,
+            no_backpressure: self.no_backpressure,
         })
     }
 }

@@ -39,4 +39,8 @@ pub struct Config {
     pub wait_seats: Option<u32>,
     /// How long `wait_seats` waits.
     pub wait: Duration,
+    /// How long an every-frame seat may take nothing before it is demoted (`None`: never).
+    pub stall_timeout: Option<Duration>,
+    /// Refuse every-frame seats: the producer never waits for any consumer.
+    pub no_backpressure: bool,
 }

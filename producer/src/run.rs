@@ -118,6 +118,9 @@ pub(crate) struct Shared {
     pub(crate) late: AtomicU64,
     pub(crate) skipped: AtomicU64,
     pub(crate) epoch: AtomicU64,
+    /// Publishes that waited for an every-frame seat, and seats demoted after a stall.
+    pub(crate) stalls: AtomicU64,
+    pub(crate) demotions: AtomicU64,
 }
 
 /// Runs a producer until its source ends, `--frames` is reached, a `Shutdown` command or
@@ -180,6 +183,8 @@ fn produce(
         .mode(config.mode)
         .source_description(&source.describe())
         .nominal_fps(fps)
+        .stall_timeout(config.stall_timeout)
+        .no_backpressure(config.no_backpressure)
         .create()?;
     let queue_config = QueueConfig::new().mode(config.mode);
     let mut commands = CommandReceiver::create(owner, &queue_config)?;
@@ -216,6 +221,8 @@ fn produce(
         late: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
         epoch: AtomicU64::new(writer.epoch()),
+        stalls: AtomicU64::new(0),
+        demotions: AtomicU64::new(0),
     });
     tracing::info!(
         "ready: stream {} {} at {} fps from {}, {} seat(s), epoch {}",
@@ -266,6 +273,9 @@ fn produce(
     };
     let ended = service.serve(&mut commands, signalfd, &frame_thread);
     shared.stop.store(true, Ordering::Relaxed);
+    // A frame thread waiting for an every-frame seat sees the stop now.
+    service.follow_replacements();
+    service.supervisor.wake_frame_thread();
     // The service returns a reason exactly when it stopped the frame thread.
     let stopped_by_service = ended.unwrap_or(StopReason::Signal);
     let reason = match service.finish(frame_thread, &frame_done)? {
@@ -318,6 +328,10 @@ struct FrameThread {
     /// `--wait-seats N` and `--wait`: live seats to wait for before the first publish.
     gate: Option<(u32, Duration)>,
 }
+
+/// Longest one wait for an every-frame seat lasts before the frame thread looks at a stop
+/// or a pause (the service thread also wakes it for those).
+const DELIVERY_SLICE: Duration = Duration::from_millis(100);
 
 /// How often the start gate looks at the seats (a consumer's claim signals nothing).
 const GATE_POLL: Duration = Duration::from_millis(2);
@@ -416,14 +430,45 @@ impl FrameThread {
                 Ok(Filled::End) => return Ok(Some(StopReason::EndOfInput)),
                 Err(e) => return Err(e.into()),
             };
+            // Every-frame seats: the frame is written; it is published once they have
+            // taken the one before. Wait in slices, so a stop or a pause is seen.
+            while !slot.await_delivery(DELIVERY_SLICE) || shared.paused.load(Ordering::Relaxed) {
+                if shared.stop.load(Ordering::Relaxed) {
+                    // Not published: an every-frame consumer ends on the frame before,
+                    // with nothing missing.
+                    return Ok(None);
+                }
+                if shared.paused.load(Ordering::Relaxed) {
+                    // Parked with this frame pending; it goes out after Resume.
+                    shared.pause_acknowledged.store(true, Ordering::Release);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
             let format = source.format();
             let seats = &mut self.seats;
-            slot.publish_with(capture_ns, |seat, published| {
+            let published = slot.publish_with(capture_ns, |seat, published| {
                 seats.frame_meta(seat, published, format);
             });
+            self.after_publish(writer, published.seq);
             let total = shared.published.fetch_add(1, Ordering::Relaxed) + 1;
             if limit.is_some_and(|limit| total >= limit) {
                 return Ok(Some(StopReason::FrameLimit));
+            }
+        }
+    }
+
+    /// Counts the every-frame wait's stalls and demotions, and tells each demoted seat
+    /// (a hint; its delivery word is the authority).
+    fn after_publish(&mut self, writer: &mut Writer, seq: u64) {
+        self.shared.stalls.store(writer.stalls(), Ordering::Relaxed);
+        self.shared
+            .demotions
+            .store(writer.demotions(), Ordering::Relaxed);
+        let demoted = writer.take_demoted();
+        if demoted != 0 {
+            let supervisor = writer.supervisor();
+            for seat in (0..u32::BITS).filter(|seat| demoted & (1 << seat) != 0) {
+                self.seats.demoted(&supervisor, seat, seq);
             }
         }
     }

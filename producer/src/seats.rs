@@ -46,6 +46,15 @@ impl Seats {
     }
 
     /// The frame's metadata to seat `seat`, after its wake (best-effort, non-blocking).
+    /// Tells seat `seat` it was dropped back to newest-frame delivery at frame `seq`, and
+    /// wakes it.
+    pub(crate) fn demoted(&mut self, supervisor: &Supervisor, seat: u32, seq: u64) {
+        if let Some(Some(sender)) = self.events.get_mut(seat as usize) {
+            let _ = sender.send(&Event::Demoted { seq });
+        }
+        supervisor.wake(seat);
+    }
+
     pub(crate) fn frame_meta(&mut self, seat: u32, published: &Published, format: FrameFormat) {
         if let Some(Some(sender)) = self.events.get_mut(seat as usize) {
             let _ = sender.send(&Event::FrameMeta {

@@ -118,6 +118,8 @@ impl Service<'_> {
             }
             Command::Pause => {
                 shared.paused.store(true, Ordering::Relaxed);
+                // A frame thread waiting for an every-frame seat parks now.
+                self.supervisor.wake_frame_thread();
                 self.announce_pause();
             }
             Command::Resume => {
@@ -165,9 +167,12 @@ impl Service<'_> {
         let published = self.shared.published.load(Ordering::Relaxed);
         let fps = (published - self.last_published) as f64 * 1e9 / elapsed as f64;
         tracing::info!(
-            "{fps:.1} fps, {published} frames, {} late, {} skipped, {} consumer(s){}",
+            "{fps:.1} fps, {published} frames, {} late, {} skipped, {} stalled, {} demoted, \
+             {} consumer(s){}",
             self.shared.late.load(Ordering::Relaxed),
             self.shared.skipped.load(Ordering::Relaxed),
+            self.shared.stalls.load(Ordering::Relaxed),
+            self.shared.demotions.load(Ordering::Relaxed),
             self.supervisor.seats().len(),
             if self.shared.paused.load(Ordering::Relaxed) {
                 ", paused"

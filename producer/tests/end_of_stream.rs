@@ -31,6 +31,7 @@ fn open(stream: &TestStream, strategy: WaitStrategy) -> Reader {
     let options = ReaderOptions {
         wait: HANG,
         strategy,
+        ..ReaderOptions::default()
     };
     Reader::open(&stream.name, options).expect("attach")
 }

@@ -35,6 +35,7 @@ fn reader(stream: &TestStream) -> Reader {
         ReaderOptions {
             wait: HANG,
             strategy: WaitStrategy::Block,
+            ..ReaderOptions::default()
         },
     )
     .expect("attach")

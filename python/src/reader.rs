@@ -232,6 +232,7 @@ impl Reader {
             let options = ReaderOptions {
                 wait: left.min(SLICE),
                 strategy,
+                ..ReaderOptions::default()
             };
             match py.detach(|| shm_frames::Reader::open(&name, options)) {
                 Ok(reader) => break reader,

@@ -107,6 +107,12 @@ pub enum OpenError {
     /// Every seat is taken by a live consumer.
     #[error("all {seats} seats of stream {name} are taken (start the producer with more --seats)")]
     AllSeatsTaken { name: String, seats: u32 },
+    /// Every-frame delivery was asked for, but the producer runs with
+    /// `--no-backpressure` (it never waits for any consumer).
+    #[error(
+        "stream {name} does not offer every-frame delivery: its producer runs with --no-backpressure"
+    )]
+    NoBackpressure { name: String },
     /// A system call failed.
     #[error("{op} {object} failed")]
     Sys {

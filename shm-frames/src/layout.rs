@@ -65,8 +65,8 @@ pub(crate) struct Seat {
     /// The slot the seat reads, or `protocol::NO_SLOT`.
     pub hold: AtomicU32,
     _pad0: AtomicU32,
-    /// {generation, mode}: how this seat asked to be served (every-frame delivery; 0 =
-    /// newest, the only mode this version serves).
+    /// {generation, mode}: how this seat asked to be served (`protocol::DeliveryWord`: 0 =
+    /// newest, 1 = every frame, 2 = demoted to newest by the producer).
     pub delivery: AtomicU64,
     _pad1: [u8; 32],
     /// The process-shared semaphore that wakes this seat (`sem_init(pshared = 1)`).
@@ -400,6 +400,14 @@ impl SlotTable for Table<'_> {
     fn slot_meta(&self, slot: usize) -> [&AtomicU64; 3] {
         let meta = &self.header.slots[slot];
         [&meta.seq, &meta.capture_ns, &meta.publish_ns]
+    }
+
+    fn taken(&self, seat: usize) -> &AtomicU64 {
+        &self.header.seats[seat].taken
+    }
+
+    fn delivery(&self, seat: usize) -> &AtomicU64 {
+        &self.header.seats[seat].delivery
     }
 }
 

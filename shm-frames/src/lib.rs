@@ -35,8 +35,10 @@ pub use error::{Corrupt, CreateError, OpenError, WaitError};
 #[cfg(not(loom))]
 pub use layout::{LAYOUT_VERSION, MAX_SEATS, SOURCE_BYTES, offsets};
 #[cfg(not(loom))]
-pub use reader::{HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
+pub use reader::{Delivery, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
 #[cfg(not(loom))]
 pub use slot::{FrameInfo, FrameRef, OwnedFrame, Published, WriteSlot};
 #[cfg(not(loom))]
-pub use writer::{DEFAULT_MODE, RegionBuilder, ReplaceError, SeatInfo, Supervisor, Writer};
+pub use writer::{
+    DEFAULT_MODE, DEFAULT_STALL_TIMEOUT, RegionBuilder, ReplaceError, SeatInfo, Supervisor, Writer,
+};

@@ -40,6 +40,20 @@ pub enum WaitStrategy {
     SpinThenBlock(Duration),
 }
 
+/// Which frames a reader is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// The newest complete frame (default). The producer never waits for this reader;
+    /// frames it was too slow for are skipped and counted.
+    #[default]
+    Newest,
+    /// Every frame from the reader's first take on: the producer publishes frame n+1 only
+    /// once this reader has taken frame n. A reader that takes nothing for the producer's
+    /// stall timeout is dropped back to `Newest` ([`FrameInfo::demoted`]). Refused
+    /// ([`OpenError::NoBackpressure`]) by a producer that never waits.
+    EveryFrame,
+}
+
 /// How to attach to a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReaderOptions {
@@ -47,6 +61,8 @@ pub struct ReaderOptions {
     pub wait: Duration,
     /// How `wait_frame` waits.
     pub strategy: WaitStrategy,
+    /// Which frames it is given, asked for when it takes its seat (and again on a reopen).
+    pub delivery: Delivery,
 }
 
 impl Default for ReaderOptions {
@@ -54,6 +70,7 @@ impl Default for ReaderOptions {
         ReaderOptions {
             wait: Duration::from_secs(5),
             strategy: WaitStrategy::Block,
+            delivery: Delivery::Newest,
         }
     }
 }
@@ -102,7 +119,7 @@ impl Reader {
     /// Attaches to stream `name`, waiting up to `options.wait` for a live producer, and
     /// claims a free seat.
     pub fn open(name: &StreamName, options: ReaderOptions) -> Result<Reader, OpenError> {
-        let seat = attach(name, Deadline::after(options.wait))?;
+        let seat = attach(name, Deadline::after(options.wait), options.delivery)?;
         Ok(Reader {
             name: name.clone(),
             seat: Arc::new(seat),
@@ -128,7 +145,7 @@ impl Reader {
             self.seat.leave();
             self.detached = true;
         }
-        let seat = attach(&self.name, Deadline::after(wait))?;
+        let seat = attach(&self.name, Deadline::after(wait), self.options.delivery)?;
         // The old seat is given back as this drops, or, if an owned frame still holds it,
         // when that frame drops.
         self.seat = Arc::new(seat);
@@ -291,6 +308,17 @@ impl Reader {
             }
             .into());
         }
+        let demoted = match self.options.delivery {
+            Delivery::Newest => false,
+            Delivery::EveryFrame => {
+                // Let a producer waiting for this frame go on, then see whether it has
+                // given up on us (the delivery word is the authority; `Demoted` on the
+                // queue is only a hint).
+                protocol::record_taken(&table, seat, latest.seq);
+                self.seat.region.producer_wake().post_if_zero();
+                protocol::mode_of(&table, seat, self.seat.word) != protocol::Mode::EveryFrame
+            }
+        };
         let skipped = if self.last_seq == 0 {
             0
         } else {
@@ -306,6 +334,7 @@ impl Reader {
             publish_ns: meta.publish_ns.load(Ordering::Relaxed),
             taken_ns,
             skipped,
+            demoted,
         }))
     }
 
@@ -463,9 +492,9 @@ fn producer_alive(region: &Region) -> Result<(), NotAlive> {
 /// Opens the live region of `name` and claims a seat, retrying what may pass (no producer
 /// yet, one starting, one replacing its region, a dead consumer's seat awaiting reclaim)
 /// until `deadline`.
-fn attach(name: &StreamName, deadline: Deadline) -> Result<Seat, OpenError> {
+fn attach(name: &StreamName, deadline: Deadline, delivery: Delivery) -> Result<Seat, OpenError> {
     loop {
-        let (error, transient) = match attach_once(name) {
+        let (error, transient) = match attach_once(name, delivery) {
             Ok(attached) => return Ok(attached),
             Err((error, transient)) => (error, transient),
         };
@@ -478,7 +507,7 @@ fn attach(name: &StreamName, deadline: Deadline) -> Result<Seat, OpenError> {
     }
 }
 
-fn attach_once(name: &StreamName) -> Result<Seat, (OpenError, bool)> {
+fn attach_once(name: &StreamName, delivery: Delivery) -> Result<Seat, (OpenError, bool)> {
     let region = Region::open(name).map_err(|e| {
         let transient = e.is_transient();
         (e, transient)
@@ -512,7 +541,22 @@ fn attach_once(name: &StreamName) -> Result<Seat, (OpenError, bool)> {
             true,
         ));
     }
-    let (index, word) = claim_seat(&region, name)?;
+    let mode = match delivery {
+        Delivery::Newest => protocol::Mode::Newest,
+        // Refused before a seat is claimed, so the refusal disturbs nobody.
+        Delivery::EveryFrame
+            if Describe::read(region.header()).flags & FLAG_NO_BACKPRESSURE != 0 =>
+        {
+            return Err((
+                OpenError::NoBackpressure {
+                    name: name.to_string(),
+                },
+                false,
+            ));
+        }
+        Delivery::EveryFrame => protocol::Mode::EveryFrame,
+    };
+    let (index, word) = claim_seat(&region, name, mode)?;
     Ok(Seat {
         region,
         index,
@@ -523,7 +567,11 @@ fn attach_once(name: &StreamName) -> Result<Seat, (OpenError, bool)> {
 
 /// Claims the first free seat: take its lock first (so no reclaimer acts on it), then
 /// compare-and-swap its exact word, drain its semaphore, go Live.
-fn claim_seat(region: &Region, name: &StreamName) -> Result<(u32, SeatWord), (OpenError, bool)> {
+fn claim_seat(
+    region: &Region,
+    name: &StreamName,
+    mode: protocol::Mode,
+) -> Result<(u32, SeatWord), (OpenError, bool)> {
     let table = region.table();
     let sys = |op, source| {
         (
@@ -544,6 +592,7 @@ fn claim_seat(region: &Region, name: &StreamName) -> Result<(u32, SeatWord), (Op
         let observed = SeatWord(table.seat_word(seat as usize).load(Ordering::Relaxed));
         let claimed = protocol::claim(&table, seat as usize, observed, std::process::id());
         if let Some(claimed) = claimed {
+            protocol::set_delivery(&table, seat as usize, claimed, mode);
             region.sem(seat).drain();
             if let Some(live) = protocol::go_live(&table, seat as usize, claimed) {
                 return Ok((seat, live));

@@ -409,6 +409,12 @@ impl Region {
         Semaphore::new(&self.header().seats[seat as usize].sem.0)
     }
 
+    /// The producer's own wake-up semaphore (every-frame delivery: posted by a seat that
+    /// took a frame or left, by reclaim, and by the service thread to interrupt a wait).
+    pub(crate) fn producer_wake(&self) -> Semaphore<'_> {
+        Semaphore::new(&self.header().producer_wake.0)
+    }
+
     /// The fd whose OFD locks mark liveness.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()

@@ -7,6 +7,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::time::Duration;
 
 use frame_vocab::FrameFormat;
 
@@ -35,6 +36,9 @@ pub struct Published {
 pub(crate) trait Publisher {
     /// The seq the next published frame will carry.
     fn next_seq(&self) -> u64;
+    /// Every-frame delivery: waits until `until_ns` for the every-frame seats to take the
+    /// latest frame; whether the next may be published.
+    fn await_delivery(&mut self, until_ns: u64) -> bool;
     /// Publishes the frame in `slot`, calling `notify` for each live seat after every wake.
     fn publish_slot(
         &mut self,
@@ -59,6 +63,9 @@ pub struct FrameInfo {
     pub taken_ns: u64,
     /// Frames published between the previous frame this reader took and this one.
     pub skipped: u64,
+    /// The reader asked for every frame and the producer has dropped it back to newest
+    /// (it took nothing for the stall timeout): frames may be skipped from here on.
+    pub demoted: bool,
 }
 
 /// A seat claimed in one region: the mapping, the seat word we set, and (through the
@@ -87,6 +94,9 @@ impl Seat {
         if !self.left.swap(true, Ordering::Relaxed) {
             protocol::leave(&self.table(), self.index as usize, self.word);
             let _ = liveness::unlock(self.region.fd(), liveness::seat_byte(self.index));
+            // A producer waiting for this seat to take a frame (every-frame delivery)
+            // looks again and finds it gone.
+            self.region.producer_wake().post_if_zero();
         }
     }
 }
@@ -126,6 +136,17 @@ impl WriteSlot<'_> {
     /// The sequence number the frame will carry when published.
     pub fn seq(&self) -> u64 {
         self.writer.next_seq()
+    }
+
+    /// Every-frame delivery: waits up to `timeout` until each live every-frame seat has
+    /// taken the latest frame (demoting a seat past the stall timeout), and returns
+    /// whether this frame may be published now. `publish` waits the same way, without an
+    /// end; call this first, in a loop, to stay responsive (to a stop, a pause) while a
+    /// seat is slow. Returns `true` at once when no every-frame seat lags.
+    pub fn await_delivery(&mut self, timeout: Duration) -> bool {
+        let timeout_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        let until = frame_vocab::monotonic_ns().saturating_add(timeout_ns);
+        self.writer.await_delivery(until)
     }
 
     /// Publishes the frame: consumers see it as the newest. `capture_ns` is when it was

@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::error::CreateError;
 use crate::layout::{Describe, FLAG_NO_BACKPRESSURE, MAX_SLOTS, STATE_REPLACED, STATE_STOPPING};
 use crate::liveness;
 use crate::protocol::{self, Latest, MAX_SEQ, SeatState, Stamp, Wake};
 use crate::region::Region;
+use crate::sem::Woken;
 use crate::slot::{Published, Publisher, WriteSlot};
+use frame_vocab::Deadline;
 use frame_vocab::clock::monotonic_ns;
 use frame_vocab::format::FrameFormat;
 use frame_vocab::name::StreamName;
@@ -16,6 +19,14 @@ use frame_vocab::owner::StreamOwner;
 
 /// Default permissions of the region and queues: owner read/write only.
 pub const DEFAULT_MODE: u32 = 0o600;
+
+/// How long an every-frame seat may take nothing before the producer drops it back to
+/// newest-frame delivery (`producer --stall-timeout`).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest one sleep of the every-frame wait, so the seats are re-checked (and a reclaimed
+/// or departed seat noticed) even if a post is lost to garbage.
+const DELIVERY_SLICE: Duration = Duration::from_millis(100);
 
 /// Builds (creates) the region of a stream the caller owns.
 #[derive(Debug)]
@@ -25,6 +36,7 @@ pub struct RegionBuilder<'a> {
     seats: u32,
     mode: u32,
     describe: Describe,
+    stall_timeout: Option<Duration>,
 }
 
 impl<'a> RegionBuilder<'a> {
@@ -36,7 +48,17 @@ impl<'a> RegionBuilder<'a> {
             seats: 1,
             mode: DEFAULT_MODE,
             describe: Describe::default(),
+            stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
         }
+    }
+
+    /// How long an every-frame seat may take nothing (counted from the publish of the
+    /// frame it has not taken) before it is dropped back to newest-frame delivery; `None`
+    /// waits for it for as long as it lives (offline work that takes longer per frame).
+    /// Default [`DEFAULT_STALL_TIMEOUT`].
+    pub fn stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.stall_timeout = timeout;
+        self
     }
 
     /// What the frames come from, for `consumer info` and readers
@@ -103,6 +125,10 @@ impl<'a> RegionBuilder<'a> {
             last_written: [0; MAX_SLOTS],
             skipped: 0,
             retired: false,
+            delivery: Box::new(DeliveryWait {
+                stall_timeout: self.stall_timeout,
+                ..DeliveryWait::default()
+            }),
         })
     }
 }
@@ -139,6 +165,27 @@ pub struct Writer {
     last_written: [u64; MAX_SLOTS],
     skipped: u64,
     retired: bool,
+    /// Boxed: its per-seat arrays would triple the writer's size.
+    delivery: Box<DeliveryWait>,
+}
+
+/// The writer's every-frame bookkeeping.
+#[derive(Debug, Default)]
+struct DeliveryWait {
+    stall_timeout: Option<Duration>,
+    /// When the latest frame was published, and which seats were live then (their stall
+    /// counts from that publish; a seat that went live later, from when it was first seen
+    /// lagging, so a newcomer is never demoted before it had a chance).
+    latest_publish_ns: u64,
+    live_at_publish: u32,
+    first_seen_ns: [u64; 32],
+    first_seen_word: [u64; 32],
+    /// The seq last counted as a stall (each awaited frame counts once).
+    stalled_on: u64,
+    stalls: u64,
+    demotions: u64,
+    /// Seats demoted since the last `take_demoted`.
+    demoted: u32,
 }
 
 impl Writer {
@@ -203,6 +250,127 @@ impl Writer {
         self.skipped
     }
 
+    /// Publishes that had to wait for an every-frame seat to take the frame before.
+    pub fn stalls(&self) -> u64 {
+        self.delivery.stalls
+    }
+
+    /// Every-frame seats dropped back to newest-frame delivery after a stall.
+    pub fn demotions(&self) -> u64 {
+        self.delivery.demotions
+    }
+
+    /// The seats demoted since the last call (bit `k` is seat `k`), to tell each of them
+    /// (a hint: their delivery word is the authority).
+    pub fn take_demoted(&mut self) -> u32 {
+        std::mem::take(&mut self.delivery.demoted)
+    }
+
+    /// Every-frame delivery: waits until every live every-frame seat has taken the latest
+    /// frame, until `until_ns` (CLOCK_MONOTONIC), demoting a seat that stalls past the
+    /// stall timeout. Returns whether the next frame may be published.
+    fn await_every_frame(&mut self, until_ns: u64) -> bool {
+        let Some(latest) = self.latest else {
+            return true; // Nothing published in this region: nobody to wait for.
+        };
+        if self.describe.flags & FLAG_NO_BACKPRESSURE != 0 {
+            return true;
+        }
+        let region = self.region.clone();
+        let table = region.table();
+        let mut lag = protocol::laggards(&table, latest.seq);
+        if lag.mask != 0 && self.delivery.stalled_on != latest.seq {
+            self.delivery.stalled_on = latest.seq;
+            self.delivery.stalls += 1;
+        }
+        while lag.mask != 0 {
+            let now = monotonic_ns();
+            let stall_end = self.stall_ends(&lag, now);
+            if stall_end.is_some_and(|end| now >= end) {
+                self.demote_stalled(&table, &lag, now, latest.seq);
+                lag = protocol::laggards(&table, latest.seq);
+                continue;
+            }
+            if now >= until_ns {
+                return false;
+            }
+            let slice = now.saturating_add(DELIVERY_SLICE.as_nanos() as u64);
+            let wake_at = until_ns.min(slice).min(stall_end.unwrap_or(u64::MAX));
+            match region
+                .producer_wake()
+                .wait_until(Deadline::from_ns(wake_at))
+            {
+                Woken::Posted | Woken::TimedOut | Woken::Interrupted => {}
+                // A garbage semaphore: poll the seats every millisecond instead.
+                Woken::Failed(_) => std::thread::sleep(
+                    Deadline::from_ns(wake_at)
+                        .remaining()
+                        .min(Duration::from_millis(1)),
+                ),
+            }
+            lag = protocol::laggards_after_wake(&table, latest.seq);
+        }
+        true
+    }
+
+    /// When the earliest of the lagging seats' stall timeouts runs out (`None`: no stall
+    /// timeout). Records when a seat that was not live at the latest publish was first
+    /// seen lagging.
+    fn stall_ends(&mut self, lag: &protocol::Laggards, now: u64) -> Option<u64> {
+        let timeout = u64::try_from(self.delivery.stall_timeout?.as_nanos()).unwrap_or(u64::MAX);
+        let d = &mut self.delivery;
+        Wake::seats(lag.mask)
+            .map(|seat| {
+                let seat = seat as usize;
+                let since = if d.live_at_publish & (1 << seat) != 0 {
+                    d.latest_publish_ns
+                } else {
+                    if d.first_seen_word[seat] != lag.observed[seat] || d.first_seen_ns[seat] == 0 {
+                        d.first_seen_word[seat] = lag.observed[seat];
+                        d.first_seen_ns[seat] = now;
+                    }
+                    d.first_seen_ns[seat]
+                };
+                since.saturating_add(timeout)
+            })
+            .min()
+    }
+
+    /// Demotes the lagging seats whose stall timeout has run out, each by compare-and-swap
+    /// on the delivery word observed.
+    fn demote_stalled(
+        &mut self,
+        table: &crate::layout::Table<'_>,
+        lag: &protocol::Laggards,
+        now: u64,
+        awaited: u64,
+    ) {
+        let Some(timeout) = self.delivery.stall_timeout else {
+            return;
+        };
+        let timeout = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        for seat in Wake::seats(lag.mask) {
+            let index = seat as usize;
+            let since = if self.delivery.live_at_publish & (1 << seat) != 0 {
+                self.delivery.latest_publish_ns
+            } else {
+                self.delivery.first_seen_ns[index]
+            };
+            if now < since.saturating_add(timeout) {
+                continue;
+            }
+            if protocol::demote(table, index, lag.observed[index]) {
+                self.delivery.demotions += 1;
+                self.delivery.demoted |= 1 << seat;
+                tracing::warn!(
+                    seat,
+                    seq = awaited,
+                    "an every-frame seat took nothing for the stall timeout: now newest-frame"
+                );
+            }
+        }
+    }
+
     /// A handle for the service thread: heartbeat, seat reclaim, seat listing. It follows
     /// this region only: fetch a new one after [`Writer::replace`].
     pub fn supervisor(&self) -> Supervisor {
@@ -236,6 +404,13 @@ impl Writer {
         self.last_written = [0; MAX_SLOTS];
         self.next_seq = 1;
         self.retired = false;
+        *self.delivery = DeliveryWait {
+            stall_timeout: self.delivery.stall_timeout,
+            stalls: self.delivery.stalls,
+            demotions: self.delivery.demotions,
+            demoted: self.delivery.demoted,
+            ..DeliveryWait::default()
+        };
         result
     }
 
@@ -253,6 +428,10 @@ impl Publisher for Writer {
         self.next_seq
     }
 
+    fn await_delivery(&mut self, until_ns: u64) -> bool {
+        self.await_every_frame(until_ns)
+    }
+
     /// Publishes the frame written into `slot` (the protocol's one publish sequence), posts
     /// every occupied seat's semaphore, and only after all the posts calls
     /// `notify(seat, &published)` for each live seat (to send it the frame's metadata), so
@@ -263,6 +442,9 @@ impl Publisher for Writer {
         capture_ns: Option<u64>,
         notify: &mut dyn FnMut(u32, &Published),
     ) -> Published {
+        // Every-frame seats: `latest` moves past the frame they have not taken only once
+        // they take it (or stall past the timeout). The frame is already written.
+        self.await_every_frame(u64::MAX);
         let header = self.region.header();
         let publish_ns = monotonic_ns();
         let published = Published {
@@ -286,6 +468,8 @@ impl Publisher for Writer {
         });
         self.last_written[slot as usize] = published.seq;
         self.next_seq += 1;
+        self.delivery.latest_publish_ns = publish_ns;
+        self.delivery.live_at_publish = wake.live;
         // Relaxed: statistics and liveness for peers, no data hangs on them.
         header.published.store(published.seq, Ordering::Relaxed);
         header.heartbeat_ns.store(publish_ns, Ordering::Relaxed);
@@ -353,6 +537,8 @@ impl Supervisor {
             let alive =
                 liveness::is_held(self.region.fd(), liveness::seat_byte(seat)).unwrap_or(true);
             if !alive && protocol::reclaim(&table, seat as usize, word) {
+                // A frame thread waiting for this seat (every-frame) looks again.
+                self.region.producer_wake().post_if_zero();
                 tracing::info!(
                     seat,
                     pid = word.pid(),
@@ -385,6 +571,12 @@ impl Supervisor {
     /// The epoch of the region this handle follows.
     pub fn epoch(&self) -> u64 {
         self.region.layout().epoch
+    }
+
+    /// Wakes the frame thread if it waits for an every-frame seat, so it looks at a stop,
+    /// a pause or a format change now rather than at the end of its 100 ms slice.
+    pub fn wake_frame_thread(&self) {
+        self.region.producer_wake().post_if_zero();
     }
 
     /// Wakes seat `seat` (posts its semaphore if it is 0): every message sent to a consumer

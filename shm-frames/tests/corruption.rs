@@ -20,6 +20,7 @@ fn options(wait: Duration) -> ReaderOptions {
     ReaderOptions {
         wait,
         strategy: WaitStrategy::Block,
+        ..ReaderOptions::default()
     }
 }
 

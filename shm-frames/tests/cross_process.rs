@@ -21,6 +21,7 @@ fn options(wait: Duration) -> ReaderOptions {
     ReaderOptions {
         wait,
         strategy: WaitStrategy::Block,
+        ..ReaderOptions::default()
     }
 }
 
@@ -171,6 +172,7 @@ fn torn_frame_stress(frames: u64) {
                     ReaderOptions {
                         wait: HANG,
                         strategy,
+                        ..ReaderOptions::default()
                     },
                 )
                 .unwrap();

@@ -18,6 +18,7 @@ fn options() -> ReaderOptions {
     ReaderOptions {
         wait: HANG,
         strategy: WaitStrategy::Block,
+        ..ReaderOptions::default()
     }
 }
 

@@ -94,6 +94,7 @@ fn role_reader(name: &StreamName) {
         ReaderOptions {
             wait: HANG,
             strategy,
+            ..ReaderOptions::default()
         },
     )
     .expect("open");

@@ -500,6 +500,7 @@ impl FramepipeSrc {
         ReaderOptions {
             wait,
             strategy: settings.strategy.wait_strategy(),
+            ..ReaderOptions::default()
         }
     }
 

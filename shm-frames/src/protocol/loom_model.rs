@@ -16,6 +16,8 @@ use loom::thread;
 
 const SEATS: usize = 2;
 const SLOTS: usize = SEATS + 2;
+/// The index of the producer's own wake semaphore among the model's semaphores.
+const PRODUCER: usize = SEATS;
 
 /// Frames the producer publishes per execution of the main model (`LOOM_FRAMES`, default 3).
 fn frames() -> u64 {
@@ -30,9 +32,12 @@ struct Model {
     state: AtomicU32,
     words: [AtomicU64; SEATS],
     holds: [AtomicU32; SEATS],
-    sems: [AtomicU32; SEATS],
+    taken: [AtomicU64; SEATS],
+    delivery: [AtomicU64; SEATS],
+    /// One semaphore per seat, and the producer's own wake at index [`PRODUCER`].
+    sems: [AtomicU32; SEATS + 1],
     /// The futex under each semaphore: a sleeper parks here until a post.
-    futex: [Notify; SEATS],
+    futex: [Notify; SEATS + 1],
     /// The pixels of each slot: the seq of the frame written there.
     pixels: [UnsafeCell<u64>; SLOTS],
     /// Slot metadata: seq, capture ns, publish ns, as the header's per-slot words.
@@ -64,6 +69,12 @@ impl SlotTable for Model {
         let [a, b, c] = &self.meta[slot];
         [a, b, c]
     }
+    fn taken(&self, seat: usize) -> &AtomicU64 {
+        &self.taken[seat]
+    }
+    fn delivery(&self, seat: usize) -> &AtomicU64 {
+        &self.delivery[seat]
+    }
 }
 
 impl Model {
@@ -73,6 +84,8 @@ impl Model {
             state: AtomicU32::new(STATE_LIVE),
             words: std::array::from_fn(|_| AtomicU64::new(0)),
             holds: std::array::from_fn(|_| AtomicU32::new(NO_SLOT)),
+            taken: std::array::from_fn(|_| AtomicU64::new(0)),
+            delivery: std::array::from_fn(|_| AtomicU64::new(0)),
             sems: std::array::from_fn(|_| AtomicU32::new(0)),
             futex: std::array::from_fn(|_| Notify::new()),
             pixels: std::array::from_fn(|_| UnsafeCell::new(0)),
@@ -143,10 +156,53 @@ impl Model {
     /// What `reader::claim_seat` does once it holds the seat's lock: claim the exact word
     /// read, drain the semaphore, go Live.
     fn join(&self, seat: usize, pid: u32) -> Option<SeatWord> {
+        self.join_as(seat, pid, Mode::Newest)
+    }
+
+    /// [`Model::join`] with a delivery mode.
+    fn join_as(&self, seat: usize, pid: u32, mode: Mode) -> Option<SeatWord> {
         let observed = SeatWord(self.words[seat].load(Ordering::Relaxed));
         let claimed = claim(self, seat, observed, pid)?;
+        set_delivery(self, seat, claimed, mode);
         while self.try_wait(seat) {}
         go_live(self, seat, claimed)
+    }
+
+    /// What `Writer::await_every_frame` does before it publishes the frame after
+    /// `awaited`: wait on the producer's semaphore until no live every-frame seat lags.
+    /// With `stall` (a stall timeout that has already run out, as loom has no clock) it
+    /// demotes the laggards instead of waiting. Returns the seats it demoted.
+    fn await_every_frame(&self, awaited: u64, stall: bool) -> u32 {
+        let mut lag = laggards(self, awaited);
+        let mut demoted = 0;
+        while lag.mask != 0 {
+            if stall {
+                for seat in Wake::seats(lag.mask) {
+                    if demote(self, seat as usize, lag.observed[seat as usize]) {
+                        demoted |= 1 << seat;
+                    }
+                }
+                lag = laggards(self, awaited);
+                continue;
+            }
+            self.wait(PRODUCER);
+            lag = laggards_after_wake(self, awaited);
+        }
+        demoted
+    }
+
+    /// What an every-frame `Reader` does after each take: record it, wake the producer.
+    fn took(&self, seat: usize, seq: u64) {
+        record_taken(self, seat, seq);
+        self.post_if_zero(PRODUCER);
+    }
+
+    /// What `Seat::leave` does: give the seat back, then wake a producer that may be
+    /// waiting for it.
+    fn leave_seat(&self, seat: usize, mine: SeatWord) -> bool {
+        let left = leave(self, seat, mine);
+        self.post_if_zero(PRODUCER);
+        left
     }
 
     /// Reads a frame the seat holds, checks it, releases it (what a `FrameRef` is for).
@@ -357,5 +413,138 @@ fn loom_leave_races_reclaim_and_a_new_claim() {
             }
             None => assert_ne!(word.state(), SeatState::Live),
         }
+    });
+}
+
+/// `Reader::wait_frame`'s loop for an every-frame seat: like [`Model::follow`], recording
+/// each take; returns every seq taken, and whether the seat was demoted.
+fn follow_every_frame(m: &Model, seat: usize, mine: SeatWord) -> (Vec<u64>, bool) {
+    let mut seqs = Vec::new();
+    let mut last = 0;
+    let mut step: fn(&Model, usize, u64) -> Look = look;
+    loop {
+        match step(m, seat, last) {
+            Look::Taken(l) => {
+                m.took(seat, l.seq);
+                m.read(seat, l, last);
+                seqs.push(l.seq);
+                last = l.seq;
+                step = look;
+            }
+            Look::Nothing => {
+                m.wait(seat);
+                step = after_wake;
+            }
+            Look::Ended(state) => {
+                assert_eq!(state, STATE_STOPPING);
+                return (seqs, mode_of(m, seat, mine) == Mode::Demoted);
+            }
+            Look::Corrupt(c) => panic!("corrupt {c:?}"),
+        }
+    }
+}
+
+/// An every-frame consumer and a newest-frame one follow a producer that waits for the
+/// former before each publish: the every-frame seat takes every frame, 1..=N in order,
+/// with no lost wake on either side (a lost producer wake is a deadlock loom reports),
+/// and no held slot is written while the producer runs ahead into free slots.
+#[test]
+fn loom_every_frame_seat_takes_every_frame() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let every = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let mine = m.join_as(0, 1, Mode::EveryFrame).expect("seat is free");
+                let seen = follow_every_frame(&m, 0, mine);
+                assert!(m.leave_seat(0, mine));
+                seen
+            })
+        };
+        let newest = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let mine = m.join(1, 2).expect("seat is free");
+                let last = m.follow(1);
+                assert!(m.leave_seat(1, mine));
+                last
+            })
+        };
+        let mut last_written = [0u64; SLOTS];
+        let mut latest_slot = None;
+        for seq in 1..=frames() {
+            assert_eq!(m.await_every_frame(seq - 1, false), 0);
+            latest_slot = Some(m.publish(seq, latest_slot, &mut last_written));
+        }
+        m.stop();
+        let (seqs, demoted) = every.join().unwrap();
+        assert!(!demoted);
+        // It may have gone live after frame 1 was out: the guarantee starts at its first
+        // take, and from there no seq is missing.
+        let first = *seqs.first().expect("it took the last frame at least");
+        assert_eq!(
+            seqs,
+            (first..=frames()).collect::<Vec<_>>(),
+            "a frame was skipped"
+        );
+        assert_eq!(newest.join().unwrap(), frames());
+    });
+}
+
+/// The producer's stall timeout runs out while an every-frame consumer takes frames: it
+/// demotes the seat by compare-and-swap on the delivery word it observed. Whatever the
+/// interleaving, no torn frame is read, the consumer learns of the demotion from its own
+/// delivery word, and a seat that was not demoted missed nothing.
+#[test]
+fn loom_a_demotion_racing_takes_is_seen_and_tears_nothing() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let every = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let mine = m.join_as(0, 1, Mode::EveryFrame).expect("seat is free");
+                let seen = follow_every_frame(&m, 0, mine);
+                m.leave_seat(0, mine);
+                seen
+            })
+        };
+        let mut last_written = [0u64; SLOTS];
+        let mut latest_slot = None;
+        let mut demoted = 0;
+        for seq in 1..=frames().min(2) {
+            demoted |= m.await_every_frame(seq - 1, true);
+            latest_slot = Some(m.publish(seq, latest_slot, &mut last_written));
+        }
+        m.stop();
+        let (seqs, seen_demoted) = every.join().unwrap();
+        assert_eq!(
+            seen_demoted,
+            demoted != 0,
+            "the delivery word is the authority"
+        );
+        if !seen_demoted {
+            let first = *seqs.first().expect("took the last frame");
+            assert_eq!(seqs, (first..=frames().min(2)).collect::<Vec<_>>());
+        }
+    });
+}
+
+/// The producer waits for an every-frame seat whose consumer leaves instead of taking
+/// the frame (a consumer closing, or dying and being reclaimed, which also posts): the
+/// post after the seat is freed wakes the producer, which then stops waiting for it.
+#[test]
+fn loom_a_seat_leaving_mid_wait_releases_the_producer() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let mine = m.join_as(0, 1, Mode::EveryFrame).expect("seat is free");
+        let mut last_written = [0u64; SLOTS];
+        let slot = m.publish(1, None, &mut last_written);
+        let leaver = {
+            let m = m.clone();
+            thread::spawn(move || assert!(m.leave_seat(0, mine)))
+        };
+        assert_eq!(m.await_every_frame(1, false), 0);
+        m.publish(2, Some(slot), &mut last_written);
+        leaver.join().unwrap();
     });
 }

@@ -8,6 +8,8 @@ struct Table {
     words: Vec<AtomicU64>,
     holds: Vec<AtomicU32>,
     meta: Vec<[AtomicU64; 3]>,
+    taken: Vec<AtomicU64>,
+    delivery: Vec<AtomicU64>,
     slots: usize,
 }
 
@@ -19,6 +21,8 @@ impl Table {
             words: (0..seats).map(|_| AtomicU64::new(0)).collect(),
             holds: (0..seats).map(|_| AtomicU32::new(NO_SLOT)).collect(),
             meta: (0..seats + 2).map(|_| Default::default()).collect(),
+            taken: (0..seats).map(|_| AtomicU64::new(0)).collect(),
+            delivery: (0..seats).map(|_| AtomicU64::new(0)).collect(),
             slots: seats + 2,
         }
     }
@@ -55,6 +59,12 @@ impl SlotTable for Table {
     fn slot_meta(&self, slot: usize) -> [&AtomicU64; 3] {
         let [a, b, c] = &self.meta[slot];
         [a, b, c]
+    }
+    fn taken(&self, seat: usize) -> &AtomicU64 {
+        &self.taken[seat]
+    }
+    fn delivery(&self, seat: usize) -> &AtomicU64 {
+        &self.delivery[seat]
     }
 }
 
@@ -206,4 +216,89 @@ fn reclaim_only_the_exact_word() {
     assert_eq!(again.generation(), live.generation() + 1);
     // A claim on a stale free word fails.
     assert!(claim(&t, 0, freed, 44).is_none());
+}
+
+/// Claims seat `seat` with `mode` as `reader::claim_seat` does: claim, delivery, live.
+fn join(t: &Table, seat: usize, mode: Mode) -> SeatWord {
+    let observed = SeatWord(t.words[seat].load(Ordering::Relaxed));
+    let claimed = claim(t, seat, observed, 7).unwrap();
+    set_delivery(t, seat, claimed, mode);
+    go_live(t, seat, claimed).unwrap()
+}
+
+#[test]
+fn delivery_word_round_trips_and_belongs_to_one_generation() {
+    for mode in [Mode::Newest, Mode::EveryFrame, Mode::Demoted] {
+        let w = DeliveryWord::new(0xFF_FFFF, mode);
+        assert_eq!(w.generation(), 0xFF_FFFF);
+        assert_eq!(w.mode_for(0xFF_FFFF), mode);
+    }
+    // A previous occupant's word, garbage modes and garbage high bits all mean Newest.
+    assert_eq!(
+        DeliveryWord::new(3, Mode::EveryFrame).mode_for(4),
+        Mode::Newest
+    );
+    assert_eq!(DeliveryWord((3 << 8) | 9).mode_for(3), Mode::Newest);
+    assert_eq!(DeliveryWord(u64::MAX).mode_for(0xFF_FFFF), Mode::Newest);
+}
+
+#[test]
+fn only_live_every_frame_seats_behind_the_awaited_frame_are_waited_for() {
+    let t = Table::new(3);
+    let every = join(&t, 0, Mode::EveryFrame);
+    join(&t, 1, Mode::Newest);
+    t.publish(1, 0);
+    assert_eq!(laggards(&t, 0).mask, 0, "nothing published before: no wait");
+    let lag = laggards(&t, 1);
+    assert_eq!(lag.mask, 0b1, "the newest seat is never waited for");
+    assert_eq!(
+        lag.observed[0],
+        DeliveryWord::new(every.generation(), Mode::EveryFrame).0
+    );
+    // The seat takes frame 1: the producer may publish frame 2.
+    let Take::Taken(l) = take(&t, 0, 0) else {
+        panic!("frame 1 is there")
+    };
+    record_taken(&t, 0, l.seq);
+    assert_eq!(laggards_after_wake(&t, 1).mask, 0);
+    // Garbage above the awaited seq releases the producer rather than hanging it.
+    t.taken[0].store(u64::MAX, Ordering::Relaxed);
+    assert_eq!(laggards(&t, 2).mask, 0);
+    // A claiming every-frame seat is not waited for until it is live.
+    let observed = SeatWord(t.words[2].load(Ordering::Relaxed));
+    let claimed = claim(&t, 2, observed, 8).unwrap();
+    set_delivery(&t, 2, claimed, Mode::EveryFrame);
+    assert_eq!(laggards(&t, 1).mask, 0);
+    go_live(&t, 2, claimed).unwrap();
+    assert_eq!(
+        laggards(&t, 1).mask,
+        0b100,
+        "live now, and it took nothing yet"
+    );
+}
+
+#[test]
+fn a_demotion_acts_only_on_the_exact_delivery_word() {
+    let t = Table::new(1);
+    let first = join(&t, 0, Mode::EveryFrame);
+    t.publish(1, 0);
+    let lag = laggards(&t, 1);
+    assert_eq!(mode_of(&t, 0, first), Mode::EveryFrame);
+    // The seat leaves and a new every-frame consumer takes it before the demotion lands.
+    assert!(leave(&t, 0, first));
+    let second = join(&t, 0, Mode::EveryFrame);
+    assert!(
+        !demote(&t, 0, lag.observed[0]),
+        "a stale observation demotes nobody"
+    );
+    assert_eq!(mode_of(&t, 0, second), Mode::EveryFrame);
+    let lag = laggards(&t, 1);
+    assert!(demote(&t, 0, lag.observed[0]));
+    assert_eq!(mode_of(&t, 0, second), Mode::Demoted);
+    assert_eq!(laggards(&t, 1).mask, 0, "a demoted seat is not waited for");
+    assert_eq!(
+        SeatWord(t.words[0].load(Ordering::Relaxed)),
+        second,
+        "seat word untouched"
+    );
 }
