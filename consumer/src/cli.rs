@@ -428,6 +428,28 @@ mod tests {
     }
 
     #[test]
+    fn every_frame_is_asked_for_by_record_pipe_and_stats_only() {
+        assert_eq!(
+            config(&["stats"]).unwrap().attach.delivery,
+            Delivery::Newest
+        );
+        for args in [
+            &["stats", "--every-frame"][..],
+            &["record", "out.y4m", "--every-frame"],
+            &["pipe", "--every-frame"],
+        ] {
+            let c = config(args).unwrap();
+            assert_eq!(c.attach.delivery, Delivery::EveryFrame, "{args:?}");
+        }
+        for args in [
+            &["view", "--every-frame"][..],
+            &["snapshot", "x.png", "--every-frame"],
+        ] {
+            assert!(config(args).is_err(), "{args:?} has no --every-frame");
+        }
+    }
+
+    #[test]
     fn record_and_demo() {
         let c = config(&["record", "-", "--fps", "25", "--frames", "3"]).unwrap();
         assert_eq!(

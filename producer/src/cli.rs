@@ -281,10 +281,27 @@ mod tests {
             (&["--loop", "--source", "y4m:-"], "--loop needs a file"),
             (&["--source", "raw:x"], "raw"),
             (&["--source", "webcam"], "webcam"),
+            (&["--stall-timeout", "0s"], "drop every consumer at once"),
+            (&["--stall-timeout", "soon"], "or none"),
+            (&["--stall-timeout=-1s"], "or none"),
         ] {
             let err = parse(args).expect_err(&format!("{args:?} must fail"));
             assert!(err.contains(needle), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn delivery_options() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.stall_timeout, Some(shm_frames::DEFAULT_STALL_TIMEOUT));
+        assert!(!c.no_backpressure);
+        let c = parse(&["--stall-timeout", "none", "--no-backpressure"]).unwrap();
+        assert_eq!(c.stall_timeout, None);
+        assert!(c.no_backpressure);
+        let c = parse(&["--stall-timeout", "NONE"]).unwrap();
+        assert_eq!(c.stall_timeout, None);
+        let c = parse(&["--stall-timeout", "750ms"]).unwrap();
+        assert_eq!(c.stall_timeout, Some(Duration::from_millis(750)));
     }
 
     #[test]
