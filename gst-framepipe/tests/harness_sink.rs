@@ -10,7 +10,7 @@ use frame_vocab::{FrameFormat, PixelFormat, monotonic_ns};
 use gst::prelude::*;
 use gst_video::VideoFormat;
 use shm_frames::testing::{HANG, TestStream};
-use shm_frames::{Reader, ReaderOptions, WaitError};
+use shm_frames::{Delivery, OpenError, Reader, ReaderOptions, WaitError};
 
 fn init() {
     gst::init().unwrap();
@@ -320,4 +320,76 @@ fn wait_for_consumers_holds_frames_back_until_unlock() {
     h.push(buffer(&info, 2)).unwrap();
     let frame = reader.wait_frame(Duration::from_secs(5)).unwrap();
     assert_eq!(frame.seq(), 1);
+}
+
+#[test]
+fn unlock_interrupts_a_wait_for_an_every_frame_consumer() {
+    init();
+    let stream = TestStream::new("gef");
+    let element = sink(&stream);
+    // No stall timeout: only the take or the flush can end the wait.
+    element.set_property("stall-timeout", 0u32);
+    let mut h = harness(&element);
+    let info = info(VideoFormat::Bgrx, 64, 48);
+    h.set_src_caps(info.to_caps().unwrap());
+    h.push(buffer(&info, 1)).unwrap();
+    let mut every = Reader::open(
+        &stream.name,
+        ReaderOptions {
+            wait: HANG,
+            delivery: Delivery::EveryFrame,
+            ..ReaderOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(every.wait_frame(HANG).unwrap().seq(), 1);
+    // Frame 1 is taken: frame 2 goes out; frame 3 waits for a take of frame 2.
+    h.push(buffer(&info, 2)).unwrap();
+    let sinkpad = element.static_pad("sink").unwrap();
+    let (arrived_tx, arrived) = channel();
+    sinkpad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        let _ = arrived_tx.send(());
+        gst::PadProbeReturn::Ok
+    });
+    let srcpad = h.srcpad().unwrap().clone();
+    let (pushed_tx, pushed) = channel();
+    let input = buffer(&info, 3);
+    let pusher = srcpad.clone();
+    std::thread::spawn(move || {
+        let _ = pushed_tx.send(pusher.push(input));
+    });
+    arrived.recv_timeout(HANG).unwrap();
+    assert!(srcpad.push_event(gst::event::FlushStart::new()));
+    let result = pushed.recv_timeout(HANG).expect("unlock ends the wait");
+    assert_eq!(result, Err(gst::FlowError::Flushing));
+    // Frame 3 was abandoned, not published: the reader finds frame 2 and nothing after.
+    assert_eq!(every.wait_frame(HANG).unwrap().seq(), 2);
+    assert!(matches!(
+        every.wait_frame(Duration::ZERO),
+        Err(WaitError::Timeout)
+    ));
+}
+
+#[test]
+fn no_backpressure_refuses_every_frame_readers() {
+    init();
+    let stream = TestStream::new("gnb");
+    let element = sink(&stream);
+    element.set_property("no-backpressure", true);
+    let mut h = harness(&element);
+    let info = info(VideoFormat::Bgrx, 64, 48);
+    h.set_src_caps(info.to_caps().unwrap());
+    h.push(buffer(&info, 1)).unwrap();
+    let refused = Reader::open(
+        &stream.name,
+        ReaderOptions {
+            wait: Duration::ZERO,
+            delivery: Delivery::EveryFrame,
+            ..ReaderOptions::default()
+        },
+    );
+    assert!(
+        matches!(refused, Err(OpenError::NoBackpressure { .. })),
+        "{refused:?}"
+    );
 }

@@ -2,9 +2,9 @@
 //! framepipe binaries: bit-exact frames both ways, caps changes both ways, a producer or
 //! a pipeline killed with SIGKILL, and `gst-inspect-1.0`.
 //!
-//! Delivery is "newest frame" (every-frame delivery has not landed yet), so a consumer may
-//! skip frames: the checks are that what arrives is bit-exact, in order, and ends with the
-//! last frame.
+//! The consumers that must see every frame ask for it (`--every-frame`); the others get the
+//! newest frame and may skip: then the checks are that what arrives is bit-exact, in
+//! order, and ends with the last frame.
 
 mod common;
 
@@ -51,7 +51,14 @@ fn inspect_lists_both_elements_with_documented_properties() {
     for (element, properties) in [
         (
             "framepipesink",
-            &["stream", "seats", "mode", "wait-for-consumers"][..],
+            &[
+                "stream",
+                "seats",
+                "mode",
+                "wait-for-consumers",
+                "no-backpressure",
+                "stall-timeout",
+            ][..],
         ),
         (
             "framepipesrc",
@@ -60,6 +67,7 @@ fn inspect_lists_both_elements_with_documented_properties() {
                 "wait",
                 "strategy",
                 "wait-next-producer",
+                "every-frame",
                 "stats",
                 "do-timestamp",
             ][..],
@@ -86,7 +94,7 @@ fn inspect_lists_both_elements_with_documented_properties() {
 }
 
 #[test]
-fn videotestsrc_to_framepipesink_to_consumer_pipe_is_bit_exact_in_bgrx() {
+fn videotestsrc_to_framepipesink_to_consumer_pipe_every_frame_is_bit_exact_in_bgrx() {
     let stream = TestStream::new("gpb");
     let dir = TempDir::new("gpb");
     let caps = "video/x-raw,format=BGRx,width=640,height=480,framerate=100/1";
@@ -96,7 +104,14 @@ fn videotestsrc_to_framepipesink_to_consumer_pipe_is_bit_exact_in_bgrx() {
     let mut consumer = Child::spawn(
         framepipe(
             "consumer",
-            &["--stream", stream.as_str(), "--wait", "30s", "pipe"],
+            &[
+                "--stream",
+                stream.as_str(),
+                "--wait",
+                "30s",
+                "pipe",
+                "--every-frame",
+            ],
         ),
         Some(&received),
     );
@@ -121,12 +136,17 @@ fn videotestsrc_to_framepipesink_to_consumer_pipe_is_bit_exact_in_bgrx() {
     let reference = raw_frame_hashes(&dir.join("ref.raw"), W * H * 4);
     assert_eq!(reference.len(), 300);
     let got = raw_frame_hashes(&received, W * H * 4);
-    let n = assert_in_order_subset(&got, &reference);
-    eprintln!("{n} of 300 frames arrived, each bit-exact, in order");
+    // wait-for-consumers=1 holds frame 1 back until the pipe sits; from there every
+    // frame is waited for.
+    assert!(
+        got == reference,
+        "every frame, bit-exact, in order: {} of 300",
+        got.len()
+    );
 }
 
 #[test]
-fn videotestsrc_to_framepipesink_to_consumer_record_is_bit_exact_in_i420() {
+fn videotestsrc_to_framepipesink_to_consumer_record_every_frame_is_bit_exact_in_i420() {
     let stream = TestStream::new("gpi");
     let dir = TempDir::new("gpi");
     let caps = "video/x-raw,format=I420,width=640,height=480,framerate=100/1";
@@ -146,6 +166,7 @@ fn videotestsrc_to_framepipesink_to_consumer_record_is_bit_exact_in_i420() {
                 &out,
                 "--fps",
                 "100",
+                "--every-frame",
             ],
         ),
         None,
@@ -171,8 +192,11 @@ fn videotestsrc_to_framepipesink_to_consumer_record_is_bit_exact_in_i420() {
     let frame_bytes = W * H * 3 / 2;
     let reference = raw_frame_hashes(&dir.join("ref.raw"), frame_bytes);
     let got = y4m_frame_hashes(&recorded, frame_bytes);
-    let n = assert_in_order_subset(&got, &reference);
-    eprintln!("{n} of 300 frames recorded, each bit-exact, in order");
+    assert!(
+        got == reference,
+        "every frame, bit-exact, in order: {} of 300",
+        got.len()
+    );
 }
 
 #[test]
@@ -204,14 +228,31 @@ fn producer_y4m_to_framepipesrc_to_filesink_is_bit_exact() {
     let src = format!("stream={}", stream.as_str());
     let out = format!("location={}", received.display());
     let mut pipeline = Child::spawn(
-        gst_launch(&["framepipesrc", &src, "wait=30000", "!", "filesink", &out]),
+        gst_launch(&[
+            "framepipesrc",
+            &src,
+            "wait=30000",
+            "every-frame=true",
+            "!",
+            "filesink",
+            &out,
+        ]),
         None,
     );
     let source = format!("y4m:{}", clip.display());
     let mut producer = Child::spawn(
         framepipe(
             "producer",
-            &["--stream", stream.as_str(), "--source", &source],
+            &[
+                "--stream",
+                stream.as_str(),
+                "--source",
+                &source,
+                "--wait-seats",
+                "1",
+                "--wait",
+                "30s",
+            ],
         ),
         None,
     );
@@ -223,8 +264,12 @@ fn producer_y4m_to_framepipesrc_to_filesink_is_bit_exact() {
     let frame_bytes = 320 * 240 * 3 / 2;
     let reference = raw_frame_hashes(&dir.join("ref.raw"), frame_bytes);
     let got = raw_frame_hashes(&received, frame_bytes);
-    let n = assert_in_order_subset(&got, &reference);
-    eprintln!("{n} of 60 frames arrived, each bit-exact, in order");
+    // The producer waits for the source's seat, which asked for every frame.
+    assert!(
+        got == reference,
+        "every frame, bit-exact, in order: {} of 60",
+        got.len()
+    );
 }
 
 fn init_in_process() {

@@ -15,7 +15,7 @@ use frame_vocab::{FrameFormat, StreamName};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use shm_frames::{OwnedFrame, ReaderOptions, WaitError, WaitStrategy};
+use shm_frames::{Delivery, OwnedFrame, ReaderOptions, WaitError, WaitStrategy};
 
 use crate::errors::{self, FrameInUse, NoProducer, ProducerGone};
 use crate::fork::ForkSafe;
@@ -219,9 +219,17 @@ fn reopen(
 impl Reader {
     /// Attaches to stream `stream` (waiting up to `wait` seconds for a producer) and
     /// claims a seat. `strategy` is `"block"` (sleep on the seat's semaphore) or `"spin"`.
+    /// `every_frame=True` asks for every frame from the first one taken: the producer
+    /// waits for this reader (up to its stall timeout, then `Frame.demoted` is set).
     #[new]
-    #[pyo3(signature = (stream = "cam0", wait = 5.0, strategy = "block"))]
-    fn new(py: Python<'_>, stream: &str, wait: f64, strategy: &str) -> PyResult<Reader> {
+    #[pyo3(signature = (stream = "cam0", wait = 5.0, strategy = "block", every_frame = false))]
+    fn new(
+        py: Python<'_>,
+        stream: &str,
+        wait: f64,
+        strategy: &str,
+        every_frame: bool,
+    ) -> PyResult<Reader> {
         let name = stream_name(stream)?;
         let wait = seconds(wait, "wait")?;
         let strategy = self::strategy(strategy)?;
@@ -232,7 +240,11 @@ impl Reader {
             let options = ReaderOptions {
                 wait: left.min(SLICE),
                 strategy,
-                ..ReaderOptions::default()
+                delivery: if every_frame {
+                    Delivery::EveryFrame
+                } else {
+                    Delivery::Newest
+                },
             };
             match py.detach(|| shm_frames::Reader::open(&name, options)) {
                 Ok(reader) => break reader,
@@ -381,6 +393,7 @@ pub struct Frame {
     capture_ns: u64,
     publish_ns: u64,
     skipped: u64,
+    demoted: bool,
     epoch: u64,
     format: FrameFormat,
     views: Mutex<Views>,
@@ -402,6 +415,7 @@ impl Frame {
             capture_ns: info.capture_ns,
             publish_ns: info.publish_ns,
             skipped: info.skipped,
+            demoted: info.demoted,
             epoch,
             format,
             views: Mutex::new(Views {
@@ -500,6 +514,13 @@ impl Frame {
     #[getter]
     fn skipped(&self) -> u64 {
         self.skipped
+    }
+
+    /// Whether this reader asked for every frame and the producer has dropped it back to
+    /// the newest frame (it took nothing for the stall timeout): frames may be skipped.
+    #[getter]
+    fn demoted(&self) -> bool {
+        self.demoted
     }
 
     /// The epoch of the region it came from (+1 per producer restart or format change).

@@ -241,3 +241,26 @@ def test_readme_snippet_runs_under_dev_mode(stream, producer):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(48, 64, 4) True"
     assert os.path.exists(f"/dev/shm/framepipe.{os.geteuid()}.{name}")
+
+
+def test_every_frame_reader_takes_every_frame(stream, producer):
+    name = stream()
+    # Nothing is published until the reader sits; then as fast as the producer can go.
+    producer(name, "--size", "64x48", "--fps", "0", "--frames", "300", "--wait-seats", "1")
+    seqs = []
+    with framepipe.Reader(name, every_frame=True) as reader:
+        for frame in reader:
+            framepipe.verify(frame.array, frame.frame_format, frame.seq)
+            assert not frame.demoted and frame.skipped == 0
+            seqs.append(frame.seq)
+    assert seqs == list(range(1, 301))
+
+
+def test_every_frame_is_refused_by_a_no_backpressure_producer(stream, producer):
+    name = stream()
+    producer(name, "--size", "64x48", "--no-backpressure")
+    with pytest.raises(framepipe.Error, match="does not offer every-frame delivery"):
+        framepipe.Reader(name, every_frame=True, wait=0.5)
+    # The refusal took no seat.
+    with framepipe.Reader(name) as reader:
+        assert reader.frame(timeout=5.0).seq >= 1

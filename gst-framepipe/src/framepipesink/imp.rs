@@ -41,6 +41,7 @@ const DEFAULT_STREAM: &str = frame_vocab::DEFAULT_STREAM;
 const DEFAULT_SEATS: u32 = 1;
 const DEFAULT_MODE: &str = "0600";
 const DEFAULT_WAIT_FOR_CONSUMERS: u32 = 0;
+const DEFAULT_STALL_TIMEOUT_MS: u32 = shm_frames::DEFAULT_STALL_TIMEOUT.as_millis() as u32;
 
 #[derive(Clone, Debug)]
 struct Settings {
@@ -48,6 +49,9 @@ struct Settings {
     seats: u32,
     mode: String,
     wait_for_consumers: u32,
+    no_backpressure: bool,
+    /// Milliseconds; 0 waits for an every-frame consumer as long as it lives.
+    stall_timeout_ms: u32,
 }
 
 impl Default for Settings {
@@ -57,9 +61,15 @@ impl Default for Settings {
             seats: DEFAULT_SEATS,
             mode: DEFAULT_MODE.to_owned(),
             wait_for_consumers: DEFAULT_WAIT_FOR_CONSUMERS,
+            no_backpressure: false,
+            stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
         }
     }
 }
+
+/// Longest one wait for an every-frame consumer lasts before `render` looks at the
+/// flushing flag (`unlock` also wakes it at once).
+const DELIVERY_SLICE: Duration = Duration::from_millis(100);
 
 /// Parses the `mode` property: DESIGN.md accepts 0600 and 0660, nothing else.
 fn parse_mode(mode: &str) -> Option<u32> {
@@ -145,6 +155,9 @@ pub struct FramepipeSink {
     settings: Mutex<Settings>,
     state: Mutex<Option<Started>>,
     flushing: Flushing,
+    /// The current region's supervisor, outside `state` (which `render` holds while it
+    /// waits for an every-frame consumer), so `unlock` can wake that wait.
+    waker: Mutex<Option<Supervisor>>,
 }
 
 impl std::fmt::Debug for FramepipeSink {
@@ -205,6 +218,26 @@ impl ObjectImpl for FramepipeSink {
                     .default_value(DEFAULT_WAIT_FOR_CONSUMERS)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("no-backpressure")
+                    .nick("No backpressure")
+                    .blurb(
+                        "Never wait for any consumer: every-frame consumers are refused \
+                         (like `producer --no-backpressure`); otherwise render waits for \
+                         them, up to stall-timeout",
+                    )
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("stall-timeout")
+                    .nick("Stall timeout")
+                    .blurb(
+                        "Milliseconds an every-frame consumer may take nothing before it is \
+                         dropped back to newest-frame delivery; 0 waits for it as long as \
+                         it lives (like `producer --stall-timeout none`)",
+                    )
+                    .default_value(DEFAULT_STALL_TIMEOUT_MS)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -232,6 +265,12 @@ impl ObjectImpl for FramepipeSink {
                 // A render waiting for consumers looks again.
                 self.flushing.cond.notify_all();
             }
+            "no-backpressure" => {
+                settings.no_backpressure = value.get().expect("type checked upstream");
+            }
+            "stall-timeout" => {
+                settings.stall_timeout_ms = value.get().expect("type checked upstream");
+            }
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -243,6 +282,8 @@ impl ObjectImpl for FramepipeSink {
             "seats" => settings.seats.to_value(),
             "mode" => settings.mode.to_value(),
             "wait-for-consumers" => settings.wait_for_consumers.to_value(),
+            "no-backpressure" => settings.no_backpressure.to_value(),
+            "stall-timeout" => settings.stall_timeout_ms.to_value(),
             // GObject only asks for the properties declared above.
             other => {
                 gst::warning!(CAT, imp = self, "unknown property {other}");
@@ -354,6 +395,7 @@ impl BaseSinkImpl for FramepipeSink {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *lock(&self.waker) = None;
         if let Some(started) = lock(&self.state).take() {
             if started.skipped > 0 {
                 gst::warning!(
@@ -376,6 +418,7 @@ impl BaseSinkImpl for FramepipeSink {
                 return Err(gst::loggable_error!(CAT, "refused caps {caps}: {e}"));
             }
         };
+        let settings = lock(&self.settings).clone();
         let mut state = lock(&self.state);
         let Some(started) = state.as_mut() else {
             return Err(gst::loggable_error!(CAT, "caps before start"));
@@ -385,6 +428,11 @@ impl BaseSinkImpl for FramepipeSink {
                 let writer = RegionBuilder::new(&started.owner, format)
                     .seats(started.seats)
                     .mode(started.mode)
+                    .no_backpressure(settings.no_backpressure)
+                    .stall_timeout(
+                        (settings.stall_timeout_ms > 0)
+                            .then(|| Duration::from_millis(settings.stall_timeout_ms.into())),
+                    )
                     .create()
                     .map_err(|e| {
                         gst::element_imp_error!(
@@ -402,6 +450,7 @@ impl BaseSinkImpl for FramepipeSink {
                     writer.epoch()
                 );
                 *lock(&started.shared.supervisor) = Some(writer.supervisor());
+                *lock(&self.waker) = Some(writer.supervisor());
                 started.writer = Some(writer);
             }
             Some(writer) if writer.format() != format => {
@@ -410,6 +459,7 @@ impl BaseSinkImpl for FramepipeSink {
                 let old_format = writer.format();
                 let replaced = writer.replace(format);
                 *lock(&started.shared.supervisor) = Some(writer.supervisor());
+                *lock(&self.waker) = Some(writer.supervisor());
                 started.shared.broadcast(
                     &old,
                     &Event::FormatChanged {
@@ -483,6 +533,13 @@ impl BaseSinkImpl for FramepipeSink {
             gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
             gst::FlowError::Error
         })?;
+        // Every-frame consumers: publish once they have taken the previous frame; a flush
+        // or a state change (`unlock`) abandons this buffer instead.
+        while !slot.await_delivery(DELIVERY_SLICE) {
+            if *lock(&self.flushing.flag) {
+                return Err(gst::FlowError::Flushing);
+            }
+        }
         let mut events = lock(&started.shared.events);
         let published = slot.publish_with(capture_ns, |seat, published| {
             if let Some(Some(sender)) = events.get_mut(seat as usize) {
@@ -510,6 +567,10 @@ impl BaseSinkImpl for FramepipeSink {
     fn unlock(&self) -> Result<(), gst::ErrorMessage> {
         *lock(&self.flushing.flag) = true;
         self.flushing.cond.notify_all();
+        // A render waiting for an every-frame consumer looks at the flag now.
+        if let Some(waker) = lock(&self.waker).as_ref() {
+            waker.wake_frame_thread();
+        }
         Ok(())
     }
 

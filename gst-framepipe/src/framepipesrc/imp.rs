@@ -15,7 +15,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
-use shm_frames::{FrameInfo, OpenError, Reader, ReaderOptions, WaitError, WaitStrategy};
+use shm_frames::{Delivery, FrameInfo, OpenError, Reader, ReaderOptions, WaitError, WaitStrategy};
 
 use crate::caps;
 
@@ -85,6 +85,7 @@ struct Settings {
     wait_ms: u32,
     strategy: Strategy,
     wait_next_producer: bool,
+    every_frame: bool,
 }
 
 impl Default for Settings {
@@ -94,6 +95,7 @@ impl Default for Settings {
             wait_ms: DEFAULT_WAIT_MS,
             strategy: Strategy::default(),
             wait_next_producer: DEFAULT_WAIT_NEXT_PRODUCER,
+            every_frame: false,
         }
     }
 }
@@ -104,6 +106,8 @@ struct Stats {
     frames: u64,
     skipped: u64,
     reopens: u64,
+    /// `every-frame`: the first frame no longer guaranteed, once demoted.
+    lost_at: Option<u64>,
 }
 
 /// Negotiation state, read by `caps` and written by `set_caps` and the streaming thread.
@@ -197,11 +201,22 @@ impl ObjectImpl for FramepipeSrc {
                     .default_value(DEFAULT_WAIT_NEXT_PRODUCER)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecBoolean::builder("every-frame")
+                    .nick("Every frame")
+                    .blurb(
+                        "Ask for every frame, not only the newest: the producer waits for this \
+                         seat, up to its stall timeout (then a warning, and newest-frame \
+                         delivery), like `consumer pipe --every-frame`",
+                    )
+                    .default_value(false)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb(
-                        "Frames taken, frames this seat was too slow for (skipped) and \
-                         moves to a new region (reopens)",
+                        "Frames taken, frames this seat was too slow for (skipped), moves \
+                         to a new region (reopens) and, with every-frame, the first frame \
+                         no longer guaranteed (delivery-lost-at; 0 while it holds)",
                     )
                     .read_only()
                     .build(),
@@ -224,6 +239,7 @@ impl ObjectImpl for FramepipeSrc {
             "wait-next-producer" => {
                 settings.wait_next_producer = value.get().expect("type checked upstream");
             }
+            "every-frame" => settings.every_frame = value.get().expect("type checked upstream"),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -236,6 +252,7 @@ impl ObjectImpl for FramepipeSrc {
                     .field("frames", stats.frames)
                     .field("skipped", stats.skipped)
                     .field("reopens", stats.reopens)
+                    .field("delivery-lost-at", stats.lost_at.unwrap_or(0))
                     .build()
                     .to_value()
             }
@@ -246,6 +263,7 @@ impl ObjectImpl for FramepipeSrc {
                     "wait" => settings.wait_ms.to_value(),
                     "strategy" => settings.strategy.to_value(),
                     "wait-next-producer" => settings.wait_next_producer.to_value(),
+                    "every-frame" => settings.every_frame.to_value(),
                     // GObject only asks for the properties declared above.
                     other => {
                         gst::warning!(CAT, imp = self, "unknown property {other}");
@@ -500,7 +518,11 @@ impl FramepipeSrc {
         ReaderOptions {
             wait,
             strategy: settings.strategy.wait_strategy(),
-            ..ReaderOptions::default()
+            delivery: if settings.every_frame {
+                Delivery::EveryFrame
+            } else {
+                Delivery::Newest
+            },
         }
     }
 
@@ -621,10 +643,26 @@ impl FramepipeSrc {
         let frame_info = frame.info();
         // The slot is released here, before the buffer goes downstream.
         drop(frame);
-        {
+        let lost = {
             let mut stats = lock(&self.stats);
             stats.frames += 1;
             stats.skipped += frame_info.skipped;
+            let every = lock(&self.settings).every_frame;
+            let lost = every && (frame_info.skipped > 0 || frame_info.demoted);
+            let first = lost && stats.lost_at.is_none();
+            if first {
+                stats.lost_at = Some(frame_info.seq - frame_info.skipped);
+            }
+            first.then_some(frame_info.seq - frame_info.skipped)
+        };
+        if let Some(seq) = lost {
+            // Not an error: the pipeline goes on with the newest frames, as the producer
+            // decided; the application learns of it on the bus.
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Failed,
+                ("every-frame delivery lost at seq {seq}: the producer's stall timeout dropped this seat back to newest-frame")
+            );
         }
         self.stamp(buffer.get_mut().ok_or(gst::FlowError::Error)?, &frame_info);
         Ok(Step::Frame(buffer))

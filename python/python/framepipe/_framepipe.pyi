@@ -67,6 +67,9 @@ class Frame:
     def skipped(self) -> int:
         """Frames published between the previous frame this reader took and this one."""
     @property
+    def demoted(self) -> bool:
+        """An ``every_frame`` reader the producer dropped back to the newest frame."""
+    @property
     def epoch(self) -> int:
         """The epoch of the region (+1 per producer restart or format change)."""
     @property
@@ -98,8 +101,15 @@ class Reader:
     """
 
     def __init__(
-        self, stream: str = "cam0", wait: float = 5.0, strategy: Strategy = "block"
-    ) -> None: ...
+        self,
+        stream: str = "cam0",
+        wait: float = 5.0,
+        strategy: Strategy = "block",
+        every_frame: bool = False,
+    ) -> None:
+        """``every_frame=True``: every frame from the first one taken, the producer waiting
+        for this reader up to its stall timeout (then ``Frame.demoted``). Raises
+        :class:`Error` if the producer runs with ``--no-backpressure``."""
     def frame(self, timeout: float = 1.0) -> Frame:
         """The newest frame newer than the last one, waiting up to ``timeout`` seconds.
 
