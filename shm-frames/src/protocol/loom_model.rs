@@ -548,3 +548,45 @@ fn loom_a_seat_leaving_mid_wait_releases_the_producer() {
         leaver.join().unwrap();
     });
 }
+
+/// Litmus for the producer's after-wake fence, the mirror of
+/// `loom_a_stale_post_still_shows_the_newer_frame`. The every-frame consumer's take of
+/// frame 1 left a post pending on the producer's semaphore (the producer never waited for
+/// it). Frame 2 is out; the consumer takes it, records it and reads the value 1, so it does
+/// not post again. The producer's wait takes the old post, and only the fence in
+/// `laggards_after_wake` makes its re-check see `taken` = 2: without it, both reads may be
+/// stale and the producer sleeps for good (a deadlock loom reports).
+#[test]
+fn loom_a_stale_producer_post_still_shows_the_newer_take() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let mine = m.join_as(0, 1, Mode::EveryFrame).expect("seat is free");
+        let mut last_written = [0u64; SLOTS];
+        let slot = m.publish(1, None, &mut last_written);
+        let Look::Taken(first) = look(&*m, 0, 0) else {
+            panic!("frame 1 is there")
+        };
+        m.took(0, first.seq);
+        m.read(0, first, 0);
+        assert_eq!(
+            m.sems[PRODUCER].load(Ordering::Relaxed),
+            1,
+            "a post pending"
+        );
+        assert_eq!(m.await_every_frame(1, false), 0, "frame 1 is taken");
+        m.publish(2, Some(slot), &mut last_written);
+        let consumer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let Look::Taken(second) = look(&*m, 0, 1) else {
+                    panic!("frame 2 is there")
+                };
+                m.took(0, second.seq);
+                m.read(0, second, 1);
+            })
+        };
+        assert_eq!(m.await_every_frame(2, false), 0);
+        consumer.join().unwrap();
+        assert!(m.leave_seat(0, mine));
+    });
+}
