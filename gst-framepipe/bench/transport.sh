@@ -2,6 +2,7 @@
 # Run by hand (not in CI): frames/s and CPU per frame of three ways to move 1920x1080 BGRx
 # frames from a cheap source (videotestsrc pattern=black) to fakesink, in one run:
 #   framepipe   videotestsrc ! framepipesink   |  framepipesrc ! fakesink   (two processes)
+#   fp-every    the same with framepipesrc every-frame=true
 #   shm         videotestsrc ! shmsink         |  shmsrc ! fakesink         (two processes)
 #   ceiling     videotestsrc ! fakesink                                     (one process)
 # The two processes are pinned to different cores. frames/s is what the receiving side got
@@ -66,6 +67,12 @@ report() {
 measure framepipe \
     "$source ! framepipesink stream=$stream wait-for-consumers=1 sync=false" \
     "framepipesrc stream=$stream num-buffers=$frames ! fakesink sync=false"
+
+# Every frame: the sink waits for the source as shmsink waits for its area to free up, so
+# the sender no longer renders and copies frames the receiver never takes.
+measure fp-every \
+    "$source ! framepipesink stream=${stream}e wait-for-consumers=1 sync=false" \
+    "framepipesrc stream=${stream}e every-frame=true num-buffers=$frames ! fakesink sync=false"
 
 measure shm \
     "$source ! shmsink socket-path=$socket shm-size=50000000 wait-for-connection=true sync=false" \
