@@ -1,10 +1,13 @@
 //! The control queue's cost: a typed Ping→Pong round trip through the command and event
 //! queues against a responder in another process, beside a bare `mq_send`/`mq_receive`
-//! round trip of 256-byte messages through two raw queues, plus encode and decode alone.
+//! round trip of 256-byte messages through two raw queues, plus encode and decode alone;
+//! and `consumer ctl ping`'s round trip (a `Request{Ping}` answered by the real producer's
+//! service thread with a `Reply` on a reply queue, through `consumer::ctl::Controller`,
+//! back to back) beside the same bare round trip.
 //!
 //! The responder is this bench binary re-executed with [`ROLE`] set. The two processes are
-//! pinned to different CPUs. Target: the typed round trip within 1.3x of the bare one;
-//! encode + decode under 1% of it.
+//! pinned to different CPUs. Targets: the typed round trip within 1.3x of the bare one;
+//! `ctl ping` within 1.5x; encode + decode under 1% of it.
 #![forbid(unsafe_code)]
 
 use std::hint::black_box;
@@ -105,17 +108,62 @@ fn round_trips(c: &mut Criterion, cpu: usize) {
     let mut bare = Bare::start(cpu);
     let mut group = c.benchmark_group("round_trip");
     group.throughput(Throughput::Elements(1));
+    let mut ctl = Ctl::start(cpu);
     group.bench_function("typed_ping_pong", |b| b.iter(|| typed.round_trip()));
     group.bench_function("bare_mqueue_256B", |b| b.iter(|| bare.round_trip()));
+    group.bench_function("ctl_ping_reply", |b| b.iter(|| ctl.round_trip()));
     group.finish();
-    compare(&mut typed, &mut bare);
+    compare("typed", 1.3, &mut || typed.round_trip(), &mut bare);
+    compare("ctl_ping", 1.5, &mut || ctl.round_trip(), &mut bare);
     typed.stop();
+    ctl.stop();
     bare.stop();
+}
+
+/// `consumer ctl ping`'s path: a `Request{Ping}` to the real producer (this binary
+/// re-executed, running `producer::run` on a 1 fps pattern), its `Reply` on a reply queue.
+struct Ctl {
+    controller: consumer::ctl::Controller,
+    stop: std::sync::atomic::AtomicBool,
+    _producer: Responder,
+}
+
+impl Ctl {
+    fn start(cpu: usize) -> Ctl {
+        let stream =
+            StreamName::new(&format!("benchctl{}", std::process::id())).expect("stream name");
+        let producer = Responder::spawn("producer", stream.as_str(), cpu);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let controller =
+            consumer::ctl::Controller::open(&stream, HANG, &stop).expect("a ctl controller");
+        Ctl {
+            controller,
+            stop,
+            _producer: producer,
+        }
+    }
+
+    fn round_trip(&mut self) {
+        let answer = self
+            .controller
+            .request(Command::Ping { nonce: 1 }, IDLE * 10, &self.stop)
+            .expect("a reply");
+        assert_eq!(answer.outcome, control_msg::Outcome::Done);
+    }
+
+    fn stop(mut self) {
+        let answer = self
+            .controller
+            .request(Command::Shutdown, IDLE * 10, &self.stop)
+            .expect("a reply");
+        assert_eq!(answer.outcome, control_msg::Outcome::Done);
+        self._producer.finish();
+    }
 }
 
 /// Alternates batches of typed and bare round trips and prints the median of the
 /// per-batch ratios: adjacent batches see the same machine, so other load cancels out.
-fn compare(typed: &mut Typed, bare: &mut Bare) {
+fn compare(what: &str, target: f64, typed: &mut dyn FnMut(), bare: &mut Bare) {
     const ROUNDS: usize = 21;
     const BATCH: u32 = 500;
     let mut ratios = Vec::with_capacity(ROUNDS);
@@ -123,7 +171,7 @@ fn compare(typed: &mut Typed, bare: &mut Bare) {
     let mut bare_ns = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let start = Instant::now();
-        (0..BATCH).for_each(|_| typed.round_trip());
+        (0..BATCH).for_each(|_| typed());
         let t = start.elapsed().as_nanos() as f64 / f64::from(BATCH);
         let start = Instant::now();
         (0..BATCH).for_each(|_| bare.round_trip());
@@ -137,8 +185,8 @@ fn compare(typed: &mut Typed, bare: &mut Bare) {
         v[v.len() / 2]
     };
     println!(
-        "round_trip/interleaved: typed {:.1} µs, bare {:.1} µs, typed/bare {:.3} \
-         (median of {ROUNDS} alternating batches of {BATCH}; target <= 1.3)",
+        "round_trip/interleaved: {what} {:.1} µs, bare {:.1} µs, {what}/bare {:.3} \
+         (median of {ROUNDS} alternating batches of {BATCH}; target <= {target})",
         median(&mut typed_ns) / 1e3,
         median(&mut bare_ns) / 1e3,
         median(&mut ratios),
@@ -237,8 +285,11 @@ impl Responder {
             .env(TARGET, target)
             .env(CPU, cpu.to_string());
         let child = ChildProc::spawn(cmd);
-        // The responder says READY once its queues exist.
-        child.expect("READY", HANG);
+        // The responder says READY once its queues exist (the producer's readiness is
+        // waited for by `Controller::open`).
+        if role != "producer" {
+            child.expect("READY", HANG);
+        }
         Responder { child }
     }
 
@@ -261,6 +312,7 @@ fn respond(role: &str) {
     match role {
         "typed" => respond_typed(&target),
         "bare" => respond_bare(&target),
+        "producer" => respond_producer(&target),
         other => panic!("unknown role {other}"),
     }
 }
@@ -282,6 +334,20 @@ fn respond_typed(stream: &str) {
             None => {}
         }
     }
+}
+
+/// The real producer, on a 1 fps pattern, until a `Shutdown`.
+fn respond_producer(stream: &str) {
+    #[derive(clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        args: producer::ProducerArgs,
+    }
+    let args = <Args as clap::Parser>::parse_from([
+        "producer", "--stream", stream, "--size", "64x48", "--fps", "1",
+    ]);
+    let config = args.args.config().expect("a producer config");
+    producer::run(&config).expect("the producer's run");
 }
 
 /// Echoes 256-byte messages with blocking `mq_receive`/`mq_send`, nothing else.

@@ -25,6 +25,11 @@ Examples:
   consumer snapshot frame.png
   producer --source raw:- --fps 0 < clip.bgra & consumer pipe --every-frame > copy.bgra
                                                  every frame of a clip, none skipped
+  consumer list                                  every stream of this user, with its state and fps
+  consumer info --stream cam0                    one stream in detail (layout, seats, source)
+  consumer ctl format 640x480                    change the stream's size live (viewers follow)
+  consumer ctl ping --count 5                    round trips to the producer, like ping(8)
+  consumer meta --json --frames 100              the per-frame metadata, one JSON line per frame
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 no producer, 4 timeout, 130 interrupted.
 Logs go to stderr (RUST_LOG=debug for more).";
@@ -138,6 +143,40 @@ enum Cmd {
         #[arg(value_name = "FILE.png")]
         file: PathBuf,
     },
+    /// List every stream of this user on the machine (read-only: takes no lock, no seat).
+    #[command(after_help = LIST_EXAMPLES)]
+    List {
+        /// One JSON object per stream, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one stream in detail: layout, seats, source (read-only: no lock, no seat).
+    #[command(after_help = INFO_EXAMPLES)]
+    Info {
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a command to the stream's producer and wait for its answer (takes no seat).
+    #[command(after_help = CTL_EXAMPLES)]
+    Ctl {
+        /// How long to wait for each answer.
+        #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "D")]
+        timeout: Duration,
+        #[command(subcommand)]
+        command: CtlCmd,
+    },
+    /// Print the per-frame metadata (seq, timestamps, format, flags), one line per frame,
+    /// including frames the pixel path skips; takes a seat but never a frame.
+    #[command(after_help = META_EXAMPLES)]
+    Meta {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Stop after this many frames.
+        #[arg(long, value_name = "N")]
+        frames: Option<u64>,
+    },
     /// Start a producer (in a child process) and view its stream; no display: stats.
     Demo {
         /// Frame size of the demo stream.
@@ -150,6 +189,126 @@ enum Cmd {
         #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "D")]
         headless_for: Duration,
     },
+}
+
+const LIST_EXAMPLES: &str = "\
+Examples:
+  consumer list
+  consumer list --json | jq -r 'select(.state == \"leftover\") | .name'
+
+STATE is live, stalled (heartbeat older than 1 s), stopping, replaced, leftover (its
+producer is gone; the next producer of the name replaces it), starting or garbage.";
+
+const INFO_EXAMPLES: &str = "\
+Examples:
+  consumer info                      stream cam0 (or $FRAMEPIPE_STREAM)
+  consumer info --stream cam1 --json
+
+Exit codes: 0 ok, 1 error (e.g. another user's object), 3 no such stream.";
+
+const CTL_EXAMPLES: &str = "\
+Examples:
+  consumer ctl pause                 done once the producer has parked: no further frame follows
+  consumer ctl resume
+  consumer ctl fps 30                0: as fast as the source gives (refused for a camera)
+  consumer ctl format 640x480        keep the pixel format; viewers and stats follow
+  consumer ctl format 1280x720:i420  pixel formats: bgra, rgb24, gray8, yuyv, i420
+  consumer ctl pattern bars
+  consumer ctl ping --count 100 --interval 0
+  consumer ctl shutdown
+
+While paused, fps, pattern and format are refused (pause, resume, ping and shutdown work).
+Exit codes: 0 done, 1 refused or error, 2 usage (e.g. format 0x0), 3 no producer,
+4 no answer within --timeout.";
+
+const META_EXAMPLES: &str = "\
+Examples:
+  consumer meta --frames 10
+  consumer meta --json | jq .publish_ns
+
+The queue holds 10 messages: where seqs jump, one {\"dropped\": k} line says how many.";
+
+/// A command for the producer.
+#[derive(Debug, Subcommand)]
+enum CtlCmd {
+    /// Stop publishing (the heartbeat goes on); done once no further frame follows.
+    Pause,
+    /// Publish again.
+    Resume,
+    /// Change the frame rate (0: as fast as the source gives frames).
+    Fps {
+        /// Frames per second.
+        #[arg(value_name = "N")]
+        fps: f64,
+    },
+    /// Change the frame format live (the producer makes a new region, epoch + 1).
+    Format {
+        /// WIDTHxHEIGHT, optionally :PIXFMT (bgra, rgb24, gray8, yuyv, i420).
+        #[arg(value_name = "WxH[:PIXFMT]")]
+        format: String,
+    },
+    /// Switch the test pattern.
+    Pattern {
+        /// moving or bars.
+        #[arg(value_name = "moving|bars")]
+        pattern: frame_vocab::PatternKind,
+    },
+    /// Round trips to the producer, like ping(8).
+    Ping {
+        /// How many requests.
+        #[arg(long, short, default_value_t = 1, value_name = "N")]
+        count: u64,
+        /// The pause between requests (0: back to back).
+        #[arg(long, short, default_value = "0", value_parser = parse_duration, value_name = "D")]
+        interval: Duration,
+    },
+    /// Stop the producer cleanly.
+    Shutdown,
+}
+
+/// A `ctl` command, validated as far as it can be without the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CtlCommand {
+    /// Pause.
+    Pause,
+    /// Resume.
+    Resume,
+    /// SetFps.
+    Fps(f64),
+    /// SetFormat; `None` pixel: the stream's own.
+    Format {
+        width: u32,
+        height: u32,
+        pixel: Option<PixelFormat>,
+    },
+    /// SetPattern.
+    Pattern(frame_vocab::PatternKind),
+    /// Ping.
+    Ping { count: u64, interval: Duration },
+    /// Shutdown.
+    Shutdown,
+}
+
+/// Parses `WxH[:PIXFMT]` and checks the size (with the pixel format when given; else with
+/// bgra, which every size valid for any format also is).
+pub fn parse_format(text: &str) -> Result<(u32, u32, Option<PixelFormat>), ConfigError> {
+    let (size, pixel) = match text.split_once(':') {
+        Some((size, pixel)) => (
+            size,
+            Some(
+                pixel
+                    .parse::<PixelFormat>()
+                    .map_err(|_| ConfigError::UnknownPixel(pixel.to_owned()))?,
+            ),
+        ),
+        None => (text, None),
+    };
+    let (w, h) = size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .ok_or_else(|| ConfigError::BadFormat(text.to_owned()))?;
+    FrameFormat::new(w, h, pixel.unwrap_or(PixelFormat::Bgra)).map_err(ConfigError::Format)?;
+    Ok((w, h, pixel))
 }
 
 /// What to do, validated.
@@ -186,6 +345,20 @@ pub enum Command {
         fps: f64,
         headless_for: Duration,
     },
+    List {
+        json: bool,
+    },
+    Info {
+        json: bool,
+    },
+    Ctl {
+        command: CtlCommand,
+        timeout: Duration,
+    },
+    Meta {
+        json: bool,
+        frames: Option<u64>,
+    },
 }
 
 /// Arguments that parse but make no sense.
@@ -201,6 +374,16 @@ pub enum ConfigError {
     BadSize(String),
     #[error("--size {0}")]
     Size(#[from] frame_vocab::FormatError),
+    #[error("format {0:?} is not WIDTHxHEIGHT[:PIXFMT] (e.g. 640x480 or 1280x720:i420)")]
+    BadFormat(String),
+    #[error("format: {0}")]
+    Format(frame_vocab::FormatError),
+    #[error("unknown pixel format {0:?} (use bgra, rgb24, gray8, yuyv or i420)")]
+    UnknownPixel(String),
+    #[error("fps {0} is not a frame rate (use 0 for as fast as possible, or up to {max})", max = control_msg::MAX_FPS)]
+    BadCtlFps(f64),
+    #[error("--count must be at least 1")]
+    ZeroCount,
 }
 
 impl Cli {
@@ -275,6 +458,35 @@ impl Cli {
                 Command::Pipe { frames: frames(n)? }
             }
             Cmd::Snapshot { file } => Command::Snapshot { path: file },
+            Cmd::List { json } => Command::List { json },
+            Cmd::Info { json } => Command::Info { json },
+            Cmd::Meta { json, frames: n } => Command::Meta {
+                json,
+                frames: frames(n)?,
+            },
+            Cmd::Ctl { timeout, command } => Command::Ctl {
+                timeout,
+                command: match command {
+                    CtlCmd::Pause => CtlCommand::Pause,
+                    CtlCmd::Resume => CtlCommand::Resume,
+                    CtlCmd::Fps { fps } if !control_msg::valid_fps(fps) => {
+                        return Err(ConfigError::BadCtlFps(fps));
+                    }
+                    CtlCmd::Fps { fps } => CtlCommand::Fps(fps),
+                    CtlCmd::Format { format } => {
+                        let (width, height, pixel) = parse_format(&format)?;
+                        CtlCommand::Format {
+                            width,
+                            height,
+                            pixel,
+                        }
+                    }
+                    CtlCmd::Pattern { pattern } => CtlCommand::Pattern(pattern),
+                    CtlCmd::Ping { count: 0, .. } => return Err(ConfigError::ZeroCount),
+                    CtlCmd::Ping { count, interval } => CtlCommand::Ping { count, interval },
+                    CtlCmd::Shutdown => CtlCommand::Shutdown,
+                },
+            },
             Cmd::Demo {
                 size,
                 fps,
@@ -425,6 +637,73 @@ mod tests {
         assert!(config(&["demo", "--size", "0x0"]).is_err());
         assert!(config(&["demo", "--fps", "-1"]).is_err());
         assert!(config(&["frobnicate"]).is_err());
+        for bad in [
+            "99999x1",
+            "0x0",
+            "640x480:rgb565",
+            "640",
+            "axb",
+            "641x480:i420",
+        ] {
+            assert!(config(&["ctl", "format", bad]).is_err(), "{bad}");
+        }
+        assert!(config(&["ctl", "fps", "-1"]).is_err());
+        assert!(config(&["ctl", "fps", "NaN"]).is_err());
+        assert!(config(&["ctl", "pattern", "plaid"]).is_err());
+        assert!(config(&["ctl", "ping", "--count", "0"]).is_err());
+        assert!(config(&["ctl"]).is_err());
+    }
+
+    #[test]
+    fn control_commands() {
+        let c = config(&["ctl", "format", "640x480"]).unwrap();
+        assert_eq!(
+            c.command,
+            Command::Ctl {
+                command: CtlCommand::Format {
+                    width: 640,
+                    height: 480,
+                    pixel: None
+                },
+                timeout: Duration::from_secs(2)
+            }
+        );
+        let c = config(&["ctl", "--timeout", "1s", "format", "64x48:I420"]).unwrap();
+        assert_eq!(
+            c.command,
+            Command::Ctl {
+                command: CtlCommand::Format {
+                    width: 64,
+                    height: 48,
+                    pixel: Some(PixelFormat::I420)
+                },
+                timeout: Duration::from_secs(1)
+            }
+        );
+        let c = config(&["ctl", "ping", "-c", "3"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Ctl {
+                command: CtlCommand::Ping { count: 3, .. },
+                ..
+            }
+        ));
+        let c = config(&["meta", "--json", "--frames", "5"]).unwrap();
+        assert_eq!(
+            c.command,
+            Command::Meta {
+                json: true,
+                frames: Some(5)
+            }
+        );
+        assert_eq!(
+            config(&["list", "--json"]).unwrap().command,
+            Command::List { json: true }
+        );
+        assert_eq!(
+            config(&["info"]).unwrap().command,
+            Command::Info { json: false }
+        );
     }
 
     #[test]

@@ -12,18 +12,24 @@
 //! - [`record`] (Y4M via [`y4m`]), [`pipe`] (raw frames), [`snapshot`] (PNG), written
 //!   through [`output`] so no partial file is ever left claiming success.
 //! - [`view`]: the minifb window; [`demo`]: a producer child plus the viewer.
+//! - [`inspect`] (`list`, `info`), [`ctl`] (commands with answers) and [`meta`] (the
+//!   per-frame metadata): the control queue for people.
 #![forbid(unsafe_code)]
 
+pub mod ctl;
 pub mod demo;
 pub mod duration;
 pub mod error;
+pub mod inspect;
 pub mod latency;
+pub mod meta;
 pub mod output;
 pub mod pipe;
 pub mod record;
 pub mod session;
 pub mod snapshot;
 pub mod stats;
+mod untaken;
 pub mod view;
 pub mod y4m;
 

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod control;
 mod signals;
 
 use std::ffi::OsString;
@@ -172,6 +173,13 @@ fn execute(config: Config, stop: &AtomicBool) -> anyhow::Result<ExitCode> {
             eprintln!("consumer: saved frame {seq} to {}", path.display());
             Ok(ExitCode::from(OK))
         }
+        Command::List { json } => control::list(json),
+        Command::Info { json } => control::info(&attach.stream, json),
+        Command::Ctl { command, timeout } => control::ctl(&attach, &command, timeout, stop),
+        Command::Meta { json, frames } => {
+            let end = control::meta(&attach, json, frames, stop)?;
+            Ok(end_code(end))
+        }
         Command::Demo {
             size,
             fps,
@@ -278,6 +286,9 @@ fn end_code(end: End) -> ExitCode {
 }
 
 fn exit_code(error: &anyhow::Error) -> u8 {
+    if let Some(code) = control::exit_code(error) {
+        return code;
+    }
     match error.downcast_ref::<Error>() {
         Some(Error::Interrupted) => INTERRUPTED,
         Some(e) if e.is_no_producer() => NO_PRODUCER,

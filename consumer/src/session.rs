@@ -20,6 +20,7 @@ use shm_frames::{Corrupt, FrameRef, OpenError, Reader, ReaderOptions, ReaderStat
 use shm_frames::{Delivery, FrameInfo, WaitStrategy};
 
 use crate::error::{Error, Unattached};
+use crate::untaken::Untaken;
 
 /// Longest a step blocks before it looks at the interrupt flag again.
 pub const SLICE: Duration = Duration::from_millis(100);
@@ -157,6 +158,8 @@ pub struct Session {
     corrupt_in_a_row: u32,
     commands: Option<CommandSender>,
     events: Option<EventReceiver>,
+    /// Frames the producer's `FrameMeta` named that this seat never took.
+    untaken: Untaken,
 }
 
 impl Session {
@@ -221,6 +224,7 @@ impl Session {
             corrupt_in_a_row: 0,
             commands: None,
             events: None,
+            untaken: Untaken::default(),
         };
         session.open_queues();
         Ok(session)
@@ -259,11 +263,13 @@ impl Session {
             phase,
             corrupt_in_a_row,
             events,
+            untaken,
             ..
         } = self;
         let lost = match reader.wait_frame(slice) {
             Ok(frame) => {
                 *corrupt_in_a_row = 0;
+                untaken.took(frame.info().seq);
                 return Ok(Outcome::Frame(frame));
             }
             Err(WaitError::Timeout) => return Ok(Outcome::Idle),
@@ -289,7 +295,7 @@ impl Session {
         };
         if lost == Lost::Stopped {
             // The producer's last messages (Stopping) came before its state changed.
-            drain(events);
+            drain(events, untaken);
             if *on_stop == OnStop::End {
                 tracing::info!(stream = %attach.stream, "the producer stopped");
                 *phase = Phase::Ended;
@@ -342,6 +348,11 @@ impl Session {
         }))
     }
 
+    /// Frames the producer published (as its `FrameMeta` said) that this seat never took.
+    pub fn untaken(&self) -> u64 {
+        self.untaken.count()
+    }
+
     /// Sends a command to the producer without blocking; `false` if there is no command
     /// queue or it is full.
     pub fn send(&mut self, command: &Command) -> bool {
@@ -390,6 +401,7 @@ impl Session {
             epoch = self.reader.epoch(),
             "reattached"
         );
+        self.untaken.new_region();
         self.open_queues();
     }
 
@@ -410,7 +422,7 @@ impl Session {
     }
 
     fn drain(&mut self) {
-        drain(&mut self.events);
+        drain(&mut self.events, &mut self.untaken);
     }
 }
 
@@ -510,13 +522,16 @@ fn log_failed_attempt(stream: &StreamName, error: &OpenError, previous: Option<&
 
 /// Receives every queued event without blocking. The header is authoritative: events are
 /// logged, never acted upon.
-fn drain(events: &mut Option<EventReceiver>) {
+fn drain(events: &mut Option<EventReceiver>, untaken: &mut Untaken) {
     let Some(queue) = events.as_mut() else {
         return;
     };
     loop {
         match queue.try_recv() {
-            Ok(Some(Event::FrameMeta { seq, .. })) => tracing::trace!(seq, "frame meta"),
+            Ok(Some(Event::FrameMeta { seq, .. })) => {
+                tracing::trace!(seq, "frame meta");
+                untaken.published(seq);
+            }
             Ok(Some(other)) => tracing::debug!(event = ?other, "event"),
             Ok(None) => return,
             Err(error) => {

@@ -164,13 +164,15 @@ impl Meter {
                 Delivery::EveryFrame => "every-frame",
             },
             delivery_lost_at: self.lost_at,
+            untaken: 0,
         }
     }
 }
 
 /// The final result of a measurement. Serialises (JSON) with exactly these keys first, in
 /// this order: frames, seconds, fps, skipped, torn, corrupt, restarts, handoff_us,
-/// capture_us; then stream, format, verified, end, renumbered, delivery, delivery_lost_at.
+/// capture_us; then stream, format, verified, end, renumbered, delivery, delivery_lost_at,
+/// untaken.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     /// Frames taken.
@@ -207,6 +209,9 @@ pub struct Summary {
     /// `every-frame` only: the first frame no longer guaranteed, once the producer's stall
     /// timeout dropped this consumer back to newest-frame (`null` while it held).
     pub delivery_lost_at: Option<u64>,
+    /// Frames the producer published while this seat sat (as its `FrameMeta` said) that
+    /// this seat never took; beside `skipped` (from seq gaps), it counts from the metadata.
+    pub untaken: u64,
 }
 
 impl Summary {
@@ -350,7 +355,8 @@ pub fn run(
             break End::Done;
         }
     };
-    let summary = meter.summary(session.attach().stream.as_str(), &end);
+    let mut summary = meter.summary(session.attach().stream.as_str(), &end);
+    summary.untaken = session.untaken();
     Ok((end, summary))
 }
 

@@ -178,3 +178,42 @@ fn demo_shows_its_producer_and_stops_it_on_escape() {
     demo.finish().assert_code(0);
     assert!(!std::path::Path::new(&shm).exists(), "{shm} left behind");
 }
+
+#[test]
+fn follows_a_live_ctl_format_change() {
+    let Some(xvfb) = Xvfb::start("follows_a_live_ctl_format_change", &TOOLS) else {
+        return;
+    };
+    let stream = TestStream::new("c");
+    let first = FrameFormat::new(320, 180, PixelFormat::Bgra).unwrap();
+    let _producer = Producer::start(&stream, &Script::pattern(first, "bars", 30.0));
+    let viewer = view(&xvfb, &stream, &[]);
+    let window = xvfb.window(&format!("framepipe {}", stream.as_str()));
+    xvfb.on_title_change(&window, "the bars", || {
+        Some(xvfb.screenshot(&window)).filter(shows_bars)
+    });
+    let out = common::consumer(&[
+        "ctl",
+        "--stream",
+        stream.as_str(),
+        "format",
+        "480x270:rgb24",
+    ]);
+    out.assert_code(0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("format now 480x270 rgb24, epoch 2"),
+        "{}",
+        out.stderr
+    );
+    xvfb.on_title_change(&window, "the new format in the title", || {
+        Some(xvfb.window_name(&window))
+            .filter(|t| t.contains("480x270 rgb24") && t.contains(" fps"))
+    });
+    // The window keeps its size; the new frames fill it.
+    xvfb.on_title_change(&window, "the bars in the new format", || {
+        Some(xvfb.screenshot(&window)).filter(shows_bars)
+    });
+    press(&xvfb, &window, "q");
+    let out = viewer.finish();
+    out.assert_code(0);
+}

@@ -4,6 +4,8 @@ use frame_vocab::FrameFormat;
 
 use frame_vocab::pattern::PatternKind;
 
+use crate::reply::{Outcome, Request};
+
 /// Highest frame rate a `SetFps` may ask for; higher is a garbage value.
 pub const MAX_FPS: f64 = 10_000.0;
 
@@ -44,6 +46,9 @@ pub enum Command {
     },
     /// Stop the producer cleanly.
     Shutdown,
+    /// A command that wants a reply on a reply queue (`consumer ctl`): answered with one
+    /// [`Event::Reply`] naming its id.
+    Request(Box<Request>),
 }
 
 /// A message to one consumer, sent by the producer on that seat's event queue
@@ -83,6 +88,13 @@ pub enum Event {
     Demoted {
         /// The frame it had not taken.
         seq: u64,
+    },
+    /// The answer to a [`Command::Request`], on its reply queue.
+    Reply {
+        /// The request's id.
+        id: u64,
+        /// How it ended.
+        outcome: Outcome,
     },
 }
 

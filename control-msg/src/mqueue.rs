@@ -228,6 +228,27 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Messages queued now and the queue's capacity (`mq_getattr`).
+    pub(crate) fn depth(&self) -> Result<(u64, u64), crate::queue::RecvError> {
+        match mq_getattr(&self.mqd) {
+            #[allow(
+                clippy::useless_conversion,
+                reason = "the fields are i32 on 32-bit targets"
+            )]
+            Ok(attr) => Ok((
+                u64::try_from(i64::from(attr.curmsgs())).unwrap_or(0),
+                u64::try_from(i64::from(attr.maxmsg())).unwrap_or(0),
+            )),
+            Err(source) => Err(crate::queue::RecvError::Io {
+                name: self.name.clone(),
+                op: "mq_getattr",
+                source,
+            }),
+        }
+    }
+}
+
 impl Drop for Queue {
     fn drop(&mut self) {
         if self.owner.take().is_some() {

@@ -157,7 +157,33 @@ impl EventSender {
     }
 }
 
+impl EventSender {
+    /// Creates reply queue `index`, `/framepipe.NAME.c<index>` (replacing a stale one), for
+    /// the producer to answer `consumer ctl` requests on. The name is unlinked when this
+    /// handle drops.
+    pub fn create_reply(
+        owner: &StreamOwner,
+        index: u32,
+        config: &QueueConfig,
+    ) -> Result<EventSender, CreateError> {
+        let name = owner.name().reply_queue_name(index);
+        Ok(Sender::from_queue(Queue::create(
+            owner,
+            name,
+            MQ_OFlag::O_WRONLY,
+            config,
+        )?))
+    }
+}
+
 impl EventReceiver {
+    /// Opens stream `name`'s existing reply queue `index` (after claiming it: shm-frames'
+    /// `ReplyLock`).
+    pub fn open_reply(name: &StreamName, index: u32) -> Result<EventReceiver, OpenError> {
+        let queue = Queue::open(name, name.reply_queue_name(index), MQ_OFlag::O_RDONLY)?;
+        Ok(Receiver::from_queue(queue))
+    }
+
     /// Opens stream `name`'s existing event queue for seat `seat`.
     pub fn open(name: &StreamName, seat: u32) -> Result<EventReceiver, OpenError> {
         let queue = Queue::open(name, name.event_queue_name(seat), MQ_OFlag::O_RDONLY)?;
@@ -201,6 +227,11 @@ impl<M: Message> Sender<M> {
                 source,
             }),
         }
+    }
+
+    /// How many messages wait in the queue now, and how many it holds at most.
+    pub fn depth(&self) -> Result<(u64, u64), RecvError> {
+        self.queue.depth()
     }
 
     /// The counters so far.
@@ -289,6 +320,11 @@ impl<M: Message> Receiver<M> {
         self.recv_deadline(Deadline::after(timeout))
     }
 
+    /// How many messages wait in the queue now, and how many it holds at most.
+    pub fn depth(&self) -> Result<(u64, u64), RecvError> {
+        self.queue.depth()
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> RecvStats {
         self.stats
@@ -315,6 +351,17 @@ impl<M: Message> Receiver<M> {
             );
         }
     }
+}
+
+/// How many messages wait in stream `name`'s queue `queue` (a full object name, such as
+/// [`StreamName::event_queue_name`]) and how many it holds at most, read with
+/// `mq_getattr` through a descriptor of its own, opened read-only after the ownership
+/// check: nothing is received, so the queue's reader loses nothing.
+pub fn queue_depth(name: &StreamName, queue: &str) -> Result<(u64, u64), OpenError> {
+    let queue = Queue::open(name, queue.to_owned(), MQ_OFlag::O_RDONLY)?;
+    queue.depth().map_err(|e| match e {
+        RecvError::Io { name, op, source } => OpenError::Io { name, op, source },
+    })
 }
 
 impl<M> AsFd for Sender<M> {

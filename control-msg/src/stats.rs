@@ -59,6 +59,8 @@ pub struct Rejected {
     pub unknown_pattern: u64,
     /// [`DecodeError::Fps`].
     pub fps: u64,
+    /// [`DecodeError::BadField`].
+    pub bad_field: u64,
 }
 
 impl Rejected {
@@ -78,6 +80,7 @@ impl Rejected {
             DecodeError::UnknownPixelFormat { .. } => &mut self.unknown_pixel_format,
             DecodeError::UnknownPattern { .. } => &mut self.unknown_pattern,
             DecodeError::Fps { .. } => &mut self.fps,
+            DecodeError::BadField { .. } => &mut self.bad_field,
         };
         *count += 1;
     }
@@ -98,6 +101,7 @@ impl Rejected {
             unknown_pixel_format,
             unknown_pattern,
             fps,
+            bad_field,
         } = *self;
         empty
             + truncated
@@ -112,6 +116,7 @@ impl Rejected {
             + unknown_pixel_format
             + unknown_pattern
             + fps
+            + bad_field
     }
 }
 
@@ -150,6 +155,10 @@ mod tests {
             DecodeError::UnknownPixelFormat { code: 0 },
             DecodeError::UnknownPattern { code: 0 },
             DecodeError::Fps { fps: f64::NAN },
+            DecodeError::BadField {
+                kind: 0x84,
+                field: "outcome",
+            },
         ];
         let mut rejected = Rejected::default();
         for (i, error) in errors.iter().enumerate() {
@@ -158,7 +167,7 @@ mod tests {
             assert_eq!(rejected.total(), i as u64 + 1);
             assert_ne!(rejected, before, "{error:?} was not counted");
         }
-        // Every field was bumped exactly once: 13 variants, 13 distinct counters.
+        // Every field was bumped exactly once: 14 variants, 14 distinct counters.
         let Rejected {
             empty,
             truncated,
@@ -173,6 +182,7 @@ mod tests {
             unknown_pixel_format,
             unknown_pattern,
             fps,
+            bad_field,
         } = rejected;
         let all = [
             empty,
@@ -188,7 +198,8 @@ mod tests {
             unknown_pixel_format,
             unknown_pattern,
             fps,
+            bad_field,
         ];
-        assert_eq!(all, [1; 13]);
+        assert_eq!(all, [1; 14]);
     }
 }

@@ -19,17 +19,28 @@
 //!
 //! # Adding a kind
 //!
-//! Give it the next free code on its side (`0x0a` for a command, `0x85` for an event), a
+//! Give it the next free code on its side (`0x0b` for a command, `0x86` for an event), a
 //! fixed body layout, an arm in `write` and in `read`, and keep [`VERSION`] as it is. An
 //! old peer that receives the new kind gets [`DecodeError::UnknownKind`], counts it and
 //! reads on, so old and new peers keep working together. Never change an existing kind's
 //! code or body: to extend one, add a new kind. Bump [`VERSION`] only when the header or
 //! the checksum change; peers reject other versions with
 //! [`DecodeError::UnsupportedVersion`].
+//!
+//! # Requests and replies
+//!
+//! `Request` (`0x0a`) wraps any other command: `id u64, reply u8, kind u8`, then that
+//! kind's own body, so every existing command can be asked for an answer without a new
+//! layout. A request inside a request is refused ([`DecodeError::BadField`]). `Reply`
+//! (`0x84`) is `id u64, outcome u8, reason u8, epoch u64, width u32, height u32, pixel u32,
+//! detail length u8`, then that many bytes of UTF-8 detail: outcome 0 (done) has every
+//! other field 0, 1 (format set) a valid epoch and format, 2 (refused) a reason code and
+//! the detail; anything else is refused.
 
 use frame_vocab::{FormatError, FrameFormat, PixelFormat};
 
 use crate::message::{Command, Event, MAX_FPS, valid_fps};
+use crate::reply::{MAX_DETAIL, Outcome, REPLY_QUEUES, Refusal, Request};
 use frame_vocab::pattern::PatternKind;
 
 /// The largest encoded message, and the queues' `msgsize`.
@@ -57,6 +68,7 @@ mod kinds {
     pub const RESUME: u8 = 0x07;
     pub const PING: u8 = 0x08;
     pub const SHUTDOWN: u8 = 0x09;
+    pub const REQUEST: u8 = 0x0a;
 
     pub const FRAME_META: u8 = 0x80;
     pub const FORMAT_CHANGED: u8 = 0x81;
@@ -65,11 +77,8 @@ mod kinds {
     /// `Demoted`: an every-frame seat was dropped back to newest-frame delivery.
     pub const DEMOTED: u8 = 0x85;
 
-    // Reserved for the next issues, so that no one else takes the codes. Until their bodies
-    // are defined this build decodes them as unknown kinds (counted, never a panic), which
-    // is also how an older peer will see them.
-    /// `Reply`: answers a command by id (done, or refused with a reason); the control issue.
-    pub const RESERVED_REPLY: u8 = 0x84;
+    /// `Reply`: answers a request by id (done, or refused with a reason).
+    pub const REPLY: u8 = 0x84;
 }
 
 /// Why a message could not be encoded.
@@ -80,6 +89,13 @@ pub enum EncodeError {
     Fps {
         /// The rejected rate.
         fps: f64,
+    },
+    /// A request or reply field the wire cannot carry: a request inside a request, a
+    /// reply queue index `>= REPLY_QUEUES`, a detail longer than `MAX_DETAIL`.
+    #[error("cannot encode: {what}")]
+    Field {
+        /// What is wrong.
+        what: &'static str,
     },
 }
 
@@ -168,6 +184,16 @@ pub enum DecodeError {
     Fps {
         /// The rate received.
         fps: f64,
+    },
+    /// A request or reply field out of range: a nested request, a reply queue index
+    /// `>= REPLY_QUEUES`, an unknown outcome or refusal code, fields a reply's outcome
+    /// must leave 0, a detail that is not UTF-8.
+    #[error("message kind {kind:#04x}: bad {field}")]
+    BadField {
+        /// The kind code.
+        kind: u8,
+        /// The field.
+        field: &'static str,
     },
 }
 
@@ -304,6 +330,10 @@ mod private {
             self.u32(f.height());
             self.u32(f.pixel().code());
         }
+        fn bytes(&mut self, bytes: &[u8]) {
+            self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+            self.pos += bytes.len();
+        }
     }
 
     /// Reads little-endian fields from a body. Reads past the end give zeros and are
@@ -334,6 +364,20 @@ mod private {
         }
         fn u64(&mut self) -> u64 {
             u64::from_le_bytes(self.take())
+        }
+        /// The next `n` bytes (`None` past the end, which `finish` then reports).
+        fn bytes(&mut self, n: usize) -> Option<&[u8]> {
+            let field = self.body.get(self.pos..)?.get(..n);
+            self.pos += n;
+            field
+        }
+        /// The rest of the body, as the body of a message of kind `kind`.
+        fn rest(&self, kind: u8) -> Reader<'_> {
+            Reader {
+                body: self.body.get(self.pos..).unwrap_or_default(),
+                pos: 0,
+                kind,
+            }
         }
         fn raw_format(&mut self) -> RawFormat {
             RawFormat {
@@ -405,6 +449,31 @@ mod private {
                     kinds::PING
                 }
                 Command::Shutdown => kinds::SHUTDOWN,
+                Command::Request(ref request) => {
+                    let Request {
+                        id,
+                        reply,
+                        ref command,
+                    } = **request;
+                    if matches!(command, Command::Request(_)) {
+                        return Err(EncodeError::Field {
+                            what: "a request inside a request",
+                        });
+                    }
+                    let reply = u8::try_from(reply)
+                        .ok()
+                        .filter(|&r| u32::from(r) < REPLY_QUEUES)
+                        .ok_or(EncodeError::Field {
+                            what: "reply queue index out of range",
+                        })?;
+                    w.u64(id);
+                    w.u8(reply);
+                    let kind_at = w.pos;
+                    w.u8(0);
+                    let inner = command.write(w)?;
+                    w.buf[kind_at] = inner;
+                    kinds::REQUEST
+                }
             })
         }
 
@@ -449,6 +518,36 @@ mod private {
                     Ok(Command::Ping { nonce })
                 }
                 kinds::SHUTDOWN => r.finish().map(|()| Command::Shutdown),
+                kinds::REQUEST => {
+                    let id = r.u64();
+                    let reply = r.u8();
+                    let inner = r.u8();
+                    if r.pos > r.body.len() {
+                        return Err(DecodeError::BodyLength {
+                            kind,
+                            expected: r.pos,
+                            found: r.body.len(),
+                        });
+                    }
+                    if u32::from(reply) >= REPLY_QUEUES {
+                        return Err(DecodeError::BadField {
+                            kind,
+                            field: "reply queue index",
+                        });
+                    }
+                    if inner == kinds::REQUEST {
+                        return Err(DecodeError::BadField {
+                            kind,
+                            field: "request inside a request",
+                        });
+                    }
+                    let command = Command::read(inner, &mut r.rest(inner))?;
+                    Ok(Command::Request(Box::new(Request {
+                        id,
+                        reply: u32::from(reply),
+                        command,
+                    })))
+                }
                 _ => Err(DecodeError::UnknownKind { kind }),
             }
         }
@@ -485,6 +584,36 @@ mod private {
                 Event::Demoted { seq } => {
                     w.u64(seq);
                     kinds::DEMOTED
+                }
+                Event::Reply { id, ref outcome } => {
+                    w.u64(id);
+                    let (code, reason, epoch, format, detail) = match outcome {
+                        Outcome::Done => (0, 0, 0, None, ""),
+                        Outcome::FormatSet { epoch, format } => (1, 0, *epoch, Some(format), ""),
+                        Outcome::Refused { reason, detail } => {
+                            (2, reason.code(), 0, None, detail.as_str())
+                        }
+                    };
+                    if detail.len() > MAX_DETAIL {
+                        return Err(EncodeError::Field {
+                            what: "refusal detail longer than MAX_DETAIL",
+                        });
+                    }
+                    w.u8(code);
+                    w.u8(reason);
+                    w.u64(epoch);
+                    match format {
+                        Some(format) => w.format(format),
+                        None => {
+                            w.u32(0);
+                            w.u32(0);
+                            w.u32(0);
+                        }
+                    }
+                    // MAX_DETAIL < 256.
+                    w.u8(detail.len() as u8);
+                    w.bytes(detail.as_bytes());
+                    kinds::REPLY
                 }
             })
         }
@@ -525,7 +654,35 @@ mod private {
                     Ok(Event::Demoted { seq })
                 }
                 // Reserved, body not defined yet: rejected like any unknown kind.
-                kinds::RESERVED_REPLY => Err(DecodeError::UnknownKind { kind }),
+                kinds::REPLY => {
+                    let id = r.u64();
+                    let code = r.u8();
+                    let reason = r.u8();
+                    let epoch = r.u64();
+                    let format = r.raw_format();
+                    let detail_len = usize::from(r.u8());
+                    let detail = r.bytes(detail_len).map(<[u8]>::to_vec);
+                    r.finish()?;
+                    let bad = |field| DecodeError::BadField { kind, field };
+                    let detail = detail.ok_or(bad("detail"))?;
+                    let zero_format = (format.width, format.height, format.pixel) == (0, 0, 0);
+                    let outcome = match code {
+                        0 if reason == 0 && epoch == 0 && zero_format && detail.is_empty() => {
+                            Outcome::Done
+                        }
+                        1 if reason == 0 && detail.is_empty() => Outcome::FormatSet {
+                            epoch,
+                            format: format.validate()?,
+                        },
+                        2 if epoch == 0 && zero_format => Outcome::Refused {
+                            reason: Refusal::from_code(reason).ok_or(bad("refusal reason"))?,
+                            detail: String::from_utf8(detail).map_err(|_| bad("detail"))?,
+                        },
+                        0..=2 => return Err(bad("fields for the outcome")),
+                        _ => return Err(bad("outcome")),
+                    };
+                    Ok(Event::Reply { id, outcome })
+                }
                 _ => Err(DecodeError::UnknownKind { kind }),
             }
         }
@@ -556,7 +713,7 @@ mod tests {
         prop_oneof![Just(0.0), Just(MAX_FPS), 0.0..=MAX_FPS]
     }
 
-    fn command() -> impl Strategy<Value = Command> {
+    fn plain_command() -> impl Strategy<Value = Command> {
         prop_oneof![
             (any::<u32>(), any::<u32>()).prop_map(|(seat, pid)| Command::Hello { seat, pid }),
             any::<u32>().prop_map(|seat| Command::Bye { seat }),
@@ -567,6 +724,26 @@ mod tests {
             Just(Command::Resume),
             any::<u64>().prop_map(|nonce| Command::Ping { nonce }),
             Just(Command::Shutdown),
+        ]
+    }
+
+    /// Every plain command, and each of them as a request.
+    fn command() -> impl Strategy<Value = Command> {
+        prop_oneof![
+            plain_command(),
+            (any::<u64>(), 0..REPLY_QUEUES, plain_command()).prop_map(|(id, reply, command)| {
+                Command::Request(Box::new(Request { id, reply, command }))
+            }),
+        ]
+    }
+
+    fn outcome() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            Just(Outcome::Done),
+            (any::<u64>(), format())
+                .prop_map(|(epoch, format)| Outcome::FormatSet { epoch, format }),
+            (prop::sample::select(Refusal::ALL.to_vec()), "\\PC{0,40}")
+                .prop_map(|(reason, detail)| Outcome::refused(reason, detail)),
         ]
     }
 
@@ -594,6 +771,7 @@ mod tests {
             any::<u64>().prop_map(|nonce| Event::Pong { nonce }),
             Just(Event::Stopping),
             any::<u64>().prop_map(|seq| Event::Demoted { seq }),
+            (any::<u64>(), outcome()).prop_map(|(id, outcome)| Event::Reply { id, outcome }),
         ]
     }
 
@@ -726,6 +904,11 @@ mod tests {
             Command::Resume,
             Command::Ping { nonce: u64::MAX },
             Command::Shutdown,
+            Command::Request(Box::new(Request {
+                id: u64::MAX,
+                reply: REPLY_QUEUES - 1,
+                command: Command::SetFormat(format),
+            })),
         ];
         let events = [
             Event::FrameMeta {
@@ -740,6 +923,14 @@ mod tests {
             Event::Pong { nonce: 0 },
             Event::Stopping,
             Event::Demoted { seq: u64::MAX },
+            Event::Reply {
+                id: 1,
+                outcome: Outcome::FormatSet { epoch: 9, format },
+            },
+            Event::Reply {
+                id: 2,
+                outcome: Outcome::refused(Refusal::Unsupported, "é".repeat(MAX_DETAIL)),
+            },
         ];
         for cmd in &commands {
             let bytes = encoded(cmd);
@@ -828,8 +1019,8 @@ mod tests {
     fn kind_errors() {
         // A kind added later by a newer peer (same version) is a typed, countable error.
         assert_eq!(
-            decode::<Command>(&sealed(0x0a, &[])),
-            Err(DecodeError::UnknownKind { kind: 0x0a })
+            decode::<Command>(&sealed(0x0b, &[])),
+            Err(DecodeError::UnknownKind { kind: 0x0b })
         );
         assert_eq!(
             decode::<Event>(&sealed(0x86, &[1, 2, 3])),
@@ -854,41 +1045,94 @@ mod tests {
     }
 
     #[test]
-    fn reserved_kinds_are_rejected_cleanly_until_defined() {
-        for kind in [kinds::RESERVED_REPLY] {
-            for body in [&[][..], &[0; 16], &[0xff; 40]] {
-                assert_eq!(
-                    decode::<Event>(&sealed(kind, body)),
-                    Err(DecodeError::UnknownKind { kind })
-                );
-                assert_eq!(
-                    decode::<Command>(&sealed(kind, body)),
-                    Err(DecodeError::UnknownKind { kind })
-                );
-            }
-        }
-        // Every event this build writes keeps clear of the reserved codes.
-        let events = [
-            Event::Stopping,
-            Event::Pong { nonce: 1 },
-            Event::FormatChanged { epoch: 2 },
-        ];
-        for event in events {
-            let mut buf = [0; MSG_SIZE];
-            encode(&event, &mut buf).unwrap();
+    fn requests_and_replies_refuse_what_they_cannot_carry() {
+        let nested = Command::Request(Box::new(Request {
+            id: 1,
+            reply: 0,
+            command: Command::Request(Box::new(Request {
+                id: 2,
+                reply: 0,
+                command: Command::Pause,
+            })),
+        }));
+        let mut buf = [0; MSG_SIZE];
+        assert!(matches!(
+            encode(&nested, &mut buf),
+            Err(EncodeError::Field { .. })
+        ));
+        let far = Command::Request(Box::new(Request {
+            id: 1,
+            reply: REPLY_QUEUES,
+            command: Command::Pause,
+        }));
+        assert!(matches!(
+            encode(&far, &mut buf),
+            Err(EncodeError::Field { .. })
+        ));
+        // id, reply 0, inner kind REQUEST, and another request header.
+        let mut body = 1u64.to_le_bytes().to_vec();
+        body.extend([0, kinds::REQUEST]);
+        body.extend(2u64.to_le_bytes());
+        body.extend([0, kinds::PAUSE]);
+        assert!(matches!(
+            decode::<Command>(&sealed(kinds::REQUEST, &body)),
+            Err(DecodeError::BadField { .. })
+        ));
+        let mut body = 1u64.to_le_bytes().to_vec();
+        body.extend([REPLY_QUEUES as u8, kinds::PAUSE]);
+        assert!(matches!(
+            decode::<Command>(&sealed(kinds::REQUEST, &body)),
+            Err(DecodeError::BadField { .. })
+        ));
+        // A request header cut short.
+        assert!(matches!(
+            decode::<Command>(&sealed(kinds::REQUEST, &[1, 2, 3])),
+            Err(DecodeError::BodyLength { .. })
+        ));
+        // A reply: done with a stray epoch, an unknown outcome, an unknown reason, a
+        // detail that is not UTF-8 or longer than stated.
+        let reply = |code: u8, reason: u8, epoch: u64, detail: &[u8], stated: u8| {
+            let mut body = 7u64.to_le_bytes().to_vec();
+            body.extend([code, reason]);
+            body.extend(epoch.to_le_bytes());
+            body.extend([0; 12]);
+            body.push(stated);
+            body.extend(detail);
+            sealed(kinds::REPLY, &body)
+        };
+        assert_eq!(
+            decode::<Event>(&reply(0, 0, 0, b"", 0)),
+            Ok(Event::Reply {
+                id: 7,
+                outcome: Outcome::Done
+            })
+        );
+        for bad in [
+            reply(0, 0, 5, b"", 0),
+            reply(3, 0, 0, b"", 0),
+            reply(2, 99, 0, b"", 0),
+            reply(2, 1, 0, &[0xff, 0xfe], 2),
+            reply(2, 1, 0, b"ab", 3),
+        ] {
             assert!(
-                buf[5] < kinds::RESERVED_REPLY,
-                "{event:?} uses {:#x}",
-                buf[5]
+                matches!(
+                    decode::<Event>(&bad),
+                    Err(DecodeError::BadField { .. } | DecodeError::BodyLength { .. })
+                ),
+                "{:?}",
+                decode::<Event>(&bad)
             );
         }
-    }
-
-    fn format_body(width: u32, height: u32, pixel: u32) -> Vec<u8> {
-        [width, height, pixel]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect()
+        // A format-set reply with a garbage format.
+        let mut body = 7u64.to_le_bytes().to_vec();
+        body.extend([1, 0]);
+        body.extend(3u64.to_le_bytes());
+        body.extend(format_body(99_999, 1, 1));
+        body.push(0);
+        assert!(matches!(
+            decode::<Event>(&sealed(kinds::REPLY, &body)),
+            Err(DecodeError::Format(_))
+        ));
     }
 
     #[test]
@@ -968,5 +1212,12 @@ mod tests {
                 Err(EncodeError::Fps { .. })
             ));
         }
+    }
+
+    fn format_body(width: u32, height: u32, pixel: u32) -> Vec<u8> {
+        [width, height, pixel]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
     }
 }

@@ -29,6 +29,6 @@ pub use clock::{Deadline, monotonic_ns};
 pub use convert::{ConvertError, Converter, convert};
 pub use format::{FormatError, FrameFormat, MAX_DIMENSION, PixelFormat, UnknownPixelFormat};
 pub use integrity::{VerifyError, decode_seq, verify};
-pub use name::{DEFAULT_STREAM, InvalidStreamName, STREAM_ENV, StreamName};
+pub use name::{DEFAULT_STREAM, InvalidStreamName, REPLY_QUEUES, STREAM_ENV, StreamName};
 pub use owner::{ClaimError, Holder, StreamOwner};
 pub use pattern::{PatternKind, UnknownPattern};

@@ -9,6 +9,11 @@ pub const DEFAULT_STREAM: &str = "cam0";
 /// The environment variable that names the stream when `--stream` is absent.
 pub const STREAM_ENV: &str = "FRAMEPIPE_STREAM";
 
+/// Reply queues per stream (`/framepipe.UID.NAME.c0` to `.c3`): this many `consumer ctl`
+/// processes get answers at once. Each is guarded by an OFD lock on its own byte of the
+/// region (shm-frames' `ReplyLock`).
+pub const REPLY_QUEUES: u32 = 4;
+
 /// A validated stream name, `[A-Za-z0-9_-]{1,32}`, and the user whose stream it is.
 ///
 /// Names are per user: `/dev/shm` and the mqueue namespace are shared by every user of the
@@ -116,6 +121,11 @@ impl StreamName {
         format!("/{}.s{}", self.socket_name(), seat)
     }
 
+    /// Reply queue `index`'s name: `/framepipe.UID.NAME.c<index>` (`index < REPLY_QUEUES`).
+    pub fn reply_queue_name(&self, index: u32) -> String {
+        format!("/{}.c{}", self.socket_name(), index)
+    }
+
     /// The abstract socket name (without the leading NUL) that marks the producer:
     /// `framepipe.UID.NAME`.
     pub fn socket_name(&self) -> String {
@@ -193,6 +203,7 @@ mod tests {
         assert_eq!(n.shm_name(), format!("/framepipe.{uid}.cam0"));
         assert_eq!(n.command_queue_name(), format!("/framepipe.{uid}.cam0.ctl"));
         assert_eq!(n.event_queue_name(3), format!("/framepipe.{uid}.cam0.s3"));
+        assert_eq!(n.reply_queue_name(2), format!("/framepipe.{uid}.cam0.c2"));
         assert_eq!(n.socket_name(), format!("framepipe.{uid}.cam0"));
         assert!(n.is_own());
         assert_eq!(n.to_string(), "cam0");

@@ -54,6 +54,9 @@ impl Drop for TestStream {
         for seat in 0..SEAT_QUEUES {
             let _ = nix::mqueue::mq_unlink(self.name.event_queue_name(seat).as_str());
         }
+        for k in 0..crate::name::REPLY_QUEUES {
+            let _ = nix::mqueue::mq_unlink(self.name.reply_queue_name(k).as_str());
+        }
     }
 }
 

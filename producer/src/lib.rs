@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod config;
 pub mod pacing;
+mod replies;
 pub mod run;
 mod seats;
 mod service;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Duration;
 
-use control_msg::{CommandReceiver, Event, EventSender, QueueConfig};
+use control_msg::{CommandReceiver, Event, EventSender, Outcome, QueueConfig, Refusal};
 use frame_vocab::PatternKind;
 use frame_vocab::{ClaimError, Deadline, FrameFormat, StreamOwner, monotonic_ns};
 use nix::sys::signal::{SigSet, Signal};
@@ -19,6 +19,7 @@ use shm_frames::{CreateError, MAX_SEATS, RegionBuilder, ReplaceError, Supervisor
 use crate::SourceError;
 use crate::config::{Config, DEFAULT_FPS};
 use crate::pacing::{Pacer, Tick};
+use crate::replies::{Replies, Ticket};
 use crate::seats::Seats;
 use crate::service::Service;
 use crate::source::spec::{SourceOptions, open_source};
@@ -98,10 +99,11 @@ pub enum RunError {
     },
 }
 
-/// Requests from the service thread that the frame thread applies between frames.
+/// Requests from the service thread that the frame thread applies between frames; a
+/// ticket is a `consumer ctl` waiting for the result.
 pub(crate) enum Request {
-    SetFormat(FrameFormat),
-    SetPattern(PatternKind),
+    SetFormat(FrameFormat, Option<Ticket>),
+    SetPattern(PatternKind, Option<Ticket>),
 }
 
 /// State the two threads share: atomics only. No lock is shared, so a frame never waits
@@ -211,6 +213,8 @@ fn produce(
         .collect();
     let seats = Seats { events };
     let frame_seats = seats.second_handles();
+    let replies = Replies::create(owner, &queue_config);
+    let (results_tx, results_rx) = channel();
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         paused: AtomicBool::new(false),
@@ -242,6 +246,7 @@ fn produce(
     let (supervisors_tx, supervisors_rx) = channel();
     let (done_tx, frame_done) = channel::<()>();
     let supervisor = writer.supervisor();
+    let source_paces_itself = source.paces_itself();
     let frame_thread = {
         let shared = shared.clone();
         let mut frame = FrameThread {
@@ -249,6 +254,7 @@ fn produce(
             seats: frame_seats,
             requests: requests_rx,
             supervisors: supervisors_tx,
+            results: results_tx,
             gate: config.wait_seats.map(|wanted| (wanted, config.wait)),
         };
         let limit = config.frames;
@@ -270,6 +276,9 @@ fn produce(
         last_stats: monotonic_ns(),
         last_published: 0,
         pause_announced: false,
+        replies,
+        results: results_rx,
+        source_paces_itself,
     };
     let ended = service.serve(&mut commands, signalfd, &frame_thread);
     shared.stop.store(true, Ordering::Relaxed);
@@ -325,6 +334,8 @@ struct FrameThread {
     seats: Seats,
     requests: Receiver<Request>,
     supervisors: Sender<Supervisor>,
+    /// The outcome of each ticketed request, for the service thread to reply.
+    results: Sender<(Ticket, Outcome)>,
     /// `--wait-seats N` and `--wait`: live seats to wait for before the first publish.
     gate: Option<(u32, Duration)>,
 }
@@ -484,26 +495,58 @@ impl FrameThread {
                 Ok(request) => request,
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
             };
+            let answer = |ticket: Option<Ticket>, outcome: Outcome| {
+                if let Some(ticket) = ticket {
+                    // The service thread replies; if it is gone, nobody waits.
+                    let _ = self.results.send((ticket, outcome));
+                }
+            };
             match request {
-                Request::SetPattern(pattern) => match source.set_pattern(pattern) {
-                    Ok(()) => tracing::info!("pattern now {pattern}"),
-                    Err(e) => tracing::warn!("SetPattern {pattern} refused: {e}"),
+                Request::SetPattern(pattern, ticket) => match source.set_pattern(pattern) {
+                    Ok(()) => {
+                        tracing::info!("pattern now {pattern}");
+                        answer(ticket, Outcome::Done);
+                    }
+                    Err(e) => {
+                        tracing::warn!("SetPattern {pattern} refused: {e}");
+                        answer(
+                            ticket,
+                            Outcome::refused(Refusal::Unsupported, e.to_string()),
+                        );
+                    }
                 },
-                Request::SetFormat(format) => {
+                Request::SetFormat(format, ticket) => {
                     let old = writer.format();
                     if format == old {
+                        let epoch = writer.epoch();
+                        answer(ticket, Outcome::FormatSet { epoch, format });
                         continue;
                     }
                     if let Err(e) = source.set_format(format) {
                         tracing::warn!("SetFormat {format} refused: {e}");
+                        answer(
+                            ticket,
+                            Outcome::refused(Refusal::Unsupported, e.to_string()),
+                        );
                         continue;
                     }
                     // The consumers to tell sit in the old region.
                     let old_supervisor = writer.supervisor();
                     match writer.replace(format) {
-                        Ok(()) => tracing::info!("format now {format}, epoch {}", writer.epoch()),
+                        Ok(()) => {
+                            tracing::info!("format now {format}, epoch {}", writer.epoch());
+                            let epoch = writer.epoch();
+                            answer(ticket, Outcome::FormatSet { epoch, format });
+                        }
                         Err(ReplaceError::Refused(e)) => {
                             tracing::warn!("SetFormat {format} refused: {e}; staying at {old}");
+                            answer(
+                                ticket,
+                                Outcome::refused(
+                                    Refusal::Invalid,
+                                    format!("{e}; staying at {old}"),
+                                ),
+                            );
                             // The source must match the region again.
                             source.set_format(old)?;
                         }

@@ -8,16 +8,21 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use control_msg::{Command, CommandReceiver, Event};
+use control_msg::{Command, CommandReceiver, Event, Outcome, Refusal, Request as Asked};
 use frame_vocab::monotonic_ns;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signalfd::SignalFd;
 use shm_frames::Supervisor;
 
+use crate::replies::{Replies, Ticket};
 use crate::run::{
     BEAT, FRAME_THREAD_GRACE, FrameEnd, Request, RunError, STATS_EVERY, Shared, StopReason,
 };
 use crate::seats::Seats;
+
+/// At most this many commands are taken from the queue per tick, so a flood cannot starve
+/// the heartbeat (the rest wait for the next tick; a full queue drops, as ever).
+const COMMANDS_PER_TICK: usize = 64;
 
 /// The service thread's state.
 pub(crate) struct Service<'a> {
@@ -33,6 +38,12 @@ pub(crate) struct Service<'a> {
     pub(crate) last_published: u64,
     /// Whether "paused" was logged for the current pause.
     pub(crate) pause_announced: bool,
+    /// The reply queues of `consumer ctl` and the requests waiting for an answer.
+    pub(crate) replies: Replies,
+    /// Results of requests the frame thread applied (`SetFormat`, `SetPattern`).
+    pub(crate) results: Receiver<(Ticket, Outcome)>,
+    /// Whether the source paces itself (a camera): `fps 0` is refused then.
+    pub(crate) source_paces_itself: bool,
 }
 
 impl Service<'_> {
@@ -94,11 +105,15 @@ impl Service<'_> {
                 tracing::info!("signal {}: stopping", info.ssi_signo);
                 return Some(StopReason::Signal);
             }
-            while let Ok(Some(command)) = commands.try_recv() {
+            for _ in 0..COMMANDS_PER_TICK {
+                let Ok(Some(command)) = commands.try_recv() else {
+                    break;
+                };
                 if let Some(reason) = self.apply(command) {
                     return Some(reason);
                 }
             }
+            self.answer_requests();
             if frame_thread.is_finished() {
                 return None;
             }
@@ -106,9 +121,90 @@ impl Service<'_> {
         }
     }
 
+    /// Sends the replies that became due: results from the frame thread, and pauses once
+    /// it has parked. Also clears the reply queues of dead `ctl` processes.
+    pub(crate) fn answer_requests(&mut self) {
+        while let Ok((ticket, outcome)) = self.results.try_recv() {
+            self.replies.answer(ticket, outcome);
+        }
+        let parked = self.shared.paused.load(Ordering::Relaxed)
+            && self.shared.pause_acknowledged.load(Ordering::Acquire);
+        self.replies.answer_pauses(parked);
+        self.replies.sweep(&self.supervisor);
+    }
+
+    /// A request: refused at once where the answer is known here, else applied like the
+    /// plain command with the ticket carried along to whoever finishes it.
+    fn apply_request(&mut self, asked: Asked) -> Option<StopReason> {
+        let ticket = Ticket {
+            id: asked.id,
+            reply: asked.reply,
+        };
+        self.replies.note_request(ticket);
+        let paused = self.shared.paused.load(Ordering::Relaxed);
+        let refusal = match &asked.command {
+            Command::Hello { .. } | Command::Bye { .. } | Command::Request(_) => Some(
+                Outcome::refused(Refusal::NotARequest, "Hello and Bye are sent, not asked"),
+            ),
+            Command::SetFps { .. } | Command::SetPattern(_) | Command::SetFormat(_) if paused => {
+                Some(Outcome::refused(
+                    Refusal::Paused,
+                    "the producer is paused: resume it first (ctl resume)",
+                ))
+            }
+            Command::SetFps { fps } if *fps == 0.0 && self.source_paces_itself => {
+                Some(Outcome::refused(
+                    Refusal::Unsupported,
+                    "the camera paces itself: fps 0 (as fast as the source gives) does not apply",
+                ))
+            }
+            _ => None,
+        };
+        if let Some(refusal) = refusal {
+            tracing::info!("refused {:?}: {refusal:?}", asked.command);
+            self.replies.answer(ticket, refusal);
+            return None;
+        }
+        match asked.command {
+            Command::Pause => {
+                // Cleared first, so only a park after this request answers it.
+                self.shared
+                    .pause_acknowledged
+                    .store(false, Ordering::Relaxed);
+                let stop = self.apply(Command::Pause);
+                self.replies
+                    .pending_pauses
+                    .push((ticket, frame_vocab::monotonic_ns()));
+                stop
+            }
+            Command::SetFormat(format) => {
+                let _ = self.requests.send(Request::SetFormat(format, Some(ticket)));
+                None
+            }
+            Command::SetPattern(pattern) => {
+                let _ = self
+                    .requests
+                    .send(Request::SetPattern(pattern, Some(ticket)));
+                None
+            }
+            Command::Ping { .. } => {
+                // Only the asker hears it: no Pong to the seats.
+                self.replies.answer(ticket, Outcome::Done);
+                None
+            }
+            command => {
+                // Resume, SetFps, Shutdown: done as soon as applied (the reply goes first,
+                // since Shutdown ends the service).
+                self.replies.answer(ticket, Outcome::Done);
+                self.apply(command)
+            }
+        }
+    }
+
     pub(crate) fn apply(&mut self, command: Command) -> Option<StopReason> {
         let shared = self.shared;
         match command {
+            Command::Request(asked) => return self.apply_request(*asked),
             Command::Hello { seat, pid } => tracing::info!("consumer pid {pid} on seat {seat}"),
             Command::Bye { seat } => tracing::info!("consumer on seat {seat} left"),
             Command::SetFps { fps } => {
@@ -128,10 +224,10 @@ impl Service<'_> {
                 self.pause_announced = false;
             }
             Command::SetFormat(format) => {
-                let _ = self.requests.send(Request::SetFormat(format));
+                let _ = self.requests.send(Request::SetFormat(format, None));
             }
             Command::SetPattern(pattern) => {
-                let _ = self.requests.send(Request::SetPattern(pattern));
+                let _ = self.requests.send(Request::SetPattern(pattern, None));
             }
             Command::Ping { nonce } => {
                 self.seats

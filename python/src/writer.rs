@@ -170,6 +170,8 @@ fn apply(command: Command, supervisor: &Supervisor, shared: &Shared) {
     // Relaxed everywhere: independent flags Python reads between frames.
     match command {
         Command::Hello { .. } | Command::Bye { .. } => {}
+        // No reply queues here (`consumer ctl` says so): served as the plain command.
+        Command::Request(asked) => apply(asked.command, supervisor, shared),
         Command::SetFps { fps } => shared.fps_bits.store(fps.to_bits(), Ordering::Relaxed),
         Command::Pause => shared.paused.store(true, Ordering::Relaxed),
         Command::Resume => shared.paused.store(false, Ordering::Relaxed),

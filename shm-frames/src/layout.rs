@@ -4,6 +4,11 @@
 //! Every header field is an atomic, because another process may write any of them at any
 //! time (bugs included); [`Layout::read`] copies the write-once fields out once and checks
 //! the copy, and only the copy is used afterwards.
+//!
+//! Besides its fields, the object's first bytes carry OFD locks (`liveness.rs`), which are
+//! byte ranges of the file, not data: byte 0 the producer's, byte `1 + seat` each seat's,
+//! byte `1 + MAX_SEATS + k` (17 to 20) reply queue `.c<k>`'s `consumer ctl`. No layout
+//! field changes for them.
 
 use std::cell::UnsafeCell;
 use std::mem::{offset_of, size_of};

@@ -17,9 +17,13 @@ mod layout;
 #[cfg(not(loom))]
 mod liveness;
 #[cfg(not(loom))]
+mod peek;
+#[cfg(not(loom))]
 mod reader;
 #[cfg(not(loom))]
 mod region;
+#[cfg(not(loom))]
+mod reply_lock;
 #[cfg(not(loom))]
 mod sem;
 #[cfg(not(loom))]
@@ -35,7 +39,14 @@ pub use error::{Corrupt, CreateError, OpenError, WaitError};
 #[cfg(not(loom))]
 pub use layout::{LAYOUT_VERSION, MAX_SEATS, SOURCE_BYTES, offsets};
 #[cfg(not(loom))]
+pub use peek::{
+    DeliveryMode, Health, Hold, PeekError, Peeked, ProducerState, RegionView, SeatStatus, SeatView,
+    SlotView, measured_fps, own_streams, peek,
+};
+#[cfg(not(loom))]
 pub use reader::{Delivery, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
+#[cfg(not(loom))]
+pub use reply_lock::{REPLY_QUEUES, ReplyLock, ReplyLockError};
 #[cfg(not(loom))]
 pub use slot::{FrameInfo, FrameRef, OwnedFrame, Published, WriteSlot};
 #[cfg(not(loom))]

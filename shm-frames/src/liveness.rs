@@ -1,7 +1,8 @@
 //! Liveness from locks the kernel releases on death: OFD byte locks on the region's fd.
 //!
 //! The producer write-locks byte 0 of its region for its whole life; a consumer locks byte
-//! `1 + seat`. A lock that can be taken means its holder is dead (whatever its pid does
+//! `1 + seat`; a `consumer ctl` locks byte `1 + MAX_SEATS + k` (17 + k) while it uses
+//! reply queue `.c<k>`. A lock that can be taken means its holder is dead (whatever its pid does
 //! next: zombies and reused pids never look alive). OFD locks belong to the open file
 //! description, so they are not shared with a forked child and are not lost when another
 //! fd of the same process closes (unlike classic POSIX record locks).
@@ -28,6 +29,13 @@ fn flock(kind: libc::c_int, byte: u64) -> libc::flock {
         // Must be 0 for OFD locks.
         l_pid: 0,
     }
+}
+
+/// The byte the `consumer ctl` process using reply queue `.c<index>` locks (after the
+/// producer's byte and every possible seat's: `1 + MAX_SEATS + index`). These are lock
+/// bytes only; the header's data there is untouched.
+pub(crate) fn reply_byte(index: u32) -> u64 {
+    1 + crate::layout::MAX_SEATS as u64 + u64::from(index)
 }
 
 /// Takes the write lock on `byte` without waiting: `Ok(false)` if another open file

@@ -59,7 +59,7 @@ impl std::fmt::Debug for Region {
 }
 
 /// Views the start of a mapping of at least `HEADER_PAGES_BYTES` as the header.
-fn header_of(map: &MmapRaw) -> &Header {
+pub(crate) fn header_of(map: &MmapRaw) -> &Header {
     assert!(
         map.len() >= HEADER_PAGES_BYTES,
         "mapping shorter than the header"

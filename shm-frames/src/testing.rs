@@ -125,8 +125,8 @@ impl RawRegion {
     }
 }
 
-/// Every object of stream `name` still there: its shm object, its `.ctl` queue and every
-/// `.s<seat>` queue. Queues are probed by name (`mq_open`, ENOENT = gone), since
+/// Every object of stream `name` still there: its shm object, its `.ctl` queue, every
+/// `.s<seat>` queue and every `.c<k>` reply queue. Queues are probed by name (`mq_open`, ENOENT = gone), since
 /// /dev/mqueue is not mounted on this machine class.
 pub fn leftovers(name: &frame_vocab::StreamName) -> Vec<String> {
     let mut left = Vec::new();
@@ -134,7 +134,8 @@ pub fn leftovers(name: &frame_vocab::StreamName) -> Vec<String> {
         left.push(name.shm_name());
     }
     let queues = std::iter::once(name.command_queue_name())
-        .chain((0..crate::MAX_SEATS as u32).map(|seat| name.event_queue_name(seat)));
+        .chain((0..crate::MAX_SEATS as u32).map(|seat| name.event_queue_name(seat)))
+        .chain((0..crate::REPLY_QUEUES).map(|k| name.reply_queue_name(k)));
     for queue in queues {
         let probe = nix::mqueue::mq_open(
             queue.as_str(),

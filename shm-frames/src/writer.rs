@@ -568,6 +568,13 @@ impl Supervisor {
             .collect()
     }
 
+    /// Runs `f` only if no `consumer ctl` holds reply queue `index`'s lock, holding that
+    /// lock itself meanwhile so that none can claim the queue under `f` (which recreates a
+    /// dead `ctl`'s queue). `None` when a live `ctl` holds it.
+    pub fn while_reply_queue_unclaimed<R>(&self, index: u32, f: impl FnOnce() -> R) -> Option<R> {
+        crate::reply_lock::while_unclaimed(&self.region, index, f)
+    }
+
     /// The epoch of the region this handle follows.
     pub fn epoch(&self) -> u64 {
         self.region.layout().epoch

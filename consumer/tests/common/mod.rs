@@ -63,6 +63,8 @@ pub struct Script {
     pub frames: Frames,
     /// Publish nothing until [`Producer::go`] (e.g. until the consumers said Hello).
     pub gated: bool,
+    /// The source says it paces itself, as a camera does.
+    pub camera: bool,
 }
 
 impl Script {
@@ -78,7 +80,14 @@ impl Script {
             args: args.split(' ').map(str::to_owned).collect(),
             frames: Frames::Pattern,
             gated: false,
+            camera: false,
         }
+    }
+
+    /// The same script, its source acting as a camera (it paces itself).
+    pub fn camera(mut self) -> Script {
+        self.camera = true;
+        self
     }
 
     /// The same script with more producer options.
@@ -107,6 +116,7 @@ impl Producer {
             ("FP_STREAM", stream.as_str().to_owned()),
             ("FP_ARGS", script.args.join(" ")),
             ("FP_GATED", u8::from(script.gated).to_string()),
+            ("FP_CAMERA", u8::from(script.camera).to_string()),
         ];
         let clip = match &script.frames {
             Frames::Pattern => None,
@@ -198,6 +208,7 @@ struct Scripted {
     pattern: Option<PatternSource>,
     clip: Vec<Vec<u8>>,
     gated: bool,
+    camera: bool,
     next: usize,
 }
 
@@ -223,6 +234,7 @@ impl Scripted {
             pattern,
             clip,
             gated: env_or("FP_GATED", "0") == "1",
+            camera: env_or("FP_CAMERA", "0") == "1",
             next: 0,
         }
     }
@@ -238,6 +250,10 @@ impl FrameSource for Scripted {
             Some(pattern) => format!("scripted {}", pattern.describe()),
             None => format!("scripted clip of {} frames", self.clip.len()),
         }
+    }
+
+    fn paces_itself(&self) -> bool {
+        self.camera
     }
 
     fn fill(&mut self, seq: u64, dst: &mut [u8]) -> Result<Filled, SourceError> {

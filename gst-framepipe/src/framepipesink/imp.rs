@@ -699,6 +699,8 @@ fn refusal(command: &Command) -> Option<&'static str> {
         Command::Pause | Command::Resume => Some("the pipeline's state decides (set it to PAUSED)"),
         Command::Shutdown => Some("the application that runs the pipeline decides when it ends"),
         Command::Hello { .. } | Command::Bye { .. } | Command::Ping { .. } => None,
+        // No reply queues here (`consumer ctl` says so): judged as the plain command.
+        Command::Request(asked) => refusal(&asked.command),
     }
 }
 
