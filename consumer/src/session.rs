@@ -31,6 +31,10 @@ const POLL: Duration = Duration::from_millis(10);
 /// Consecutive corrupt reads after which a command gives up on the stream.
 const MAX_CONSECUTIVE_CORRUPT: u32 = 100;
 
+/// Most events taken from the event queue per step: a peer flooding it (garbage, or a
+/// producer gone wrong) must not keep a step from its frame and its liveness checks.
+const MAX_EVENTS_PER_STEP: usize = 32;
+
 /// Where and how to attach: the options every command shares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attach {
@@ -133,6 +137,13 @@ pub struct Session {
     on_stop: OnStop,
     phase: Phase,
     corrupt_in_a_row: u32,
+    /// The producer's heartbeat age when it was last seen stalled (lock held, heartbeat
+    /// old); `None` while it beats.
+    stalled: Option<Duration>,
+    /// How many times the producer was seen to stall.
+    stalls: u64,
+    /// The last step found no frame: the next one checks for a stall first.
+    idle: bool,
     commands: Option<CommandSender>,
     events: Option<EventReceiver>,
 }
@@ -196,6 +207,9 @@ impl Session {
             on_stop: OnStop::default(),
             phase: Phase::Live,
             corrupt_in_a_row: 0,
+            stalled: None,
+            stalls: 0,
+            idle: false,
             commands: None,
             events: None,
         };
@@ -220,9 +234,41 @@ impl Session {
             return Ok(Outcome::End(End::Interrupted));
         }
         match self.phase {
-            Phase::Live => self.take(slice),
+            Phase::Live => {
+                if std::mem::take(&mut self.idle) {
+                    self.note_stall();
+                }
+                self.take(slice)
+            }
             Phase::Lost { .. } => Ok(self.reattach(slice)),
             Phase::Ended => Ok(Outcome::End(End::Done)),
+        }
+    }
+
+    /// After a step without a frame: reports a producer that stalled (its lock is held, so
+    /// it lives, but its heartbeat is old: SIGSTOP, a hung machine) or resumed. A stall is
+    /// no loss: we keep our seat and wait on (DESIGN); only `Replaced`, `Stopping` or a
+    /// free producer lock make us reopen.
+    fn note_stall(&mut self) {
+        let stream = &self.attach.stream;
+        match (self.reader.producer_stalled(), self.stalled.is_some()) {
+            (Some(age), false) => {
+                tracing::warn!(
+                    %stream,
+                    heartbeat_age_ms = age.as_millis() as u64,
+                    seat = self.reader.seat(),
+                    epoch = self.reader.epoch(),
+                    "the producer is stalled; keeping our seat"
+                );
+                self.stalls += 1;
+                self.stalled = Some(age);
+            }
+            (None, true) => {
+                tracing::info!(%stream, "the producer resumed");
+                self.stalled = None;
+            }
+            (Some(age), true) => self.stalled = Some(age),
+            (None, false) => {}
         }
     }
 
@@ -235,15 +281,25 @@ impl Session {
             on_stop,
             phase,
             corrupt_in_a_row,
+            stalled,
+            idle,
             events,
             ..
         } = self;
         let lost = match reader.wait_frame(slice) {
             Ok(frame) => {
                 *corrupt_in_a_row = 0;
+                if stalled.take().is_some() {
+                    tracing::info!(stream = %attach.stream, "the producer resumed");
+                }
                 return Ok(Outcome::Frame(frame));
             }
-            Err(WaitError::Timeout) => return Ok(Outcome::Idle),
+            Err(WaitError::Timeout) => {
+                // The next step looks whether the producer stalled (the frame borrows the
+                // reader, so it cannot be asked here).
+                *idle = true;
+                return Ok(Outcome::Idle);
+            }
             // The session hands out only borrowed frames, which are gone by the next step,
             // so its reader never has a frame in use; were it to, waiting again is safe.
             Err(WaitError::FrameInUse) => return Ok(Outcome::Idle),
@@ -287,6 +343,7 @@ impl Session {
         let started = Instant::now();
         let error = match self.reader.reopen(slice_until(deadline, slice)) {
             Ok(()) => {
+                self.stalled = None;
                 // `corrupt_in_a_row` goes on: only a frame shows the garbage is gone.
                 self.phase = Phase::Live;
                 self.after_reattach(old, old_seat);
@@ -346,6 +403,22 @@ impl Session {
     /// The reader's counters (frames, skipped, reopens) since the session opened.
     pub fn stats(&self) -> ReaderStats {
         self.reader.stats()
+    }
+
+    /// How many times the producer was seen stalled (alive, heartbeat older than
+    /// [`shm_frames::HEARTBEAT_TIMEOUT`]) while this session kept its seat.
+    pub fn stalls(&self) -> u64 {
+        self.stalls
+    }
+
+    /// Whether the producer is stalled now, as the last idle step saw it.
+    pub fn stalled(&self) -> bool {
+        self.stalled.is_some()
+    }
+
+    /// The seat and the region's epoch the session sits in now.
+    pub fn position(&self) -> (u32, u64) {
+        (self.reader.seat(), self.reader.epoch())
     }
 
     /// The options it was attached with.
@@ -468,13 +541,14 @@ fn log_failed_attempt(stream: &StreamName, error: &OpenError, previous: Option<&
     }
 }
 
-/// Receives every queued event without blocking. The header is authoritative: events are
-/// logged, never acted upon.
+/// Receives the queued events without blocking, at most [`MAX_EVENTS_PER_STEP`] (the
+/// rest wait for the next step). The header is authoritative: events are logged, never
+/// acted upon.
 fn drain(events: &mut Option<EventReceiver>) {
     let Some(queue) = events.as_mut() else {
         return;
     };
-    loop {
+    for _ in 0..MAX_EVENTS_PER_STEP {
         match queue.try_recv() {
             Ok(Some(Event::FrameMeta { seq, .. })) => tracing::trace!(seq, "frame meta"),
             Ok(Some(other)) => tracing::debug!(event = ?other, "event"),

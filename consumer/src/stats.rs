@@ -140,13 +140,14 @@ impl Meter {
             verified: self.verify,
             end: end.name(),
             renumbered: self.renumbered,
+            stalls: 0,
         }
     }
 }
 
 /// The final result of a measurement. Serialises (JSON) with exactly these keys first, in
 /// this order: frames, seconds, fps, skipped, torn, corrupt, restarts, handoff_us,
-/// capture_us; then stream, format, verified, end, renumbered.
+/// capture_us; then stream, format, verified, end, renumbered, stalls.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     /// Frames taken.
@@ -178,6 +179,9 @@ pub struct Summary {
     /// Verified frames whose stamp carries another seq than this region gave them: frames
     /// relayed from another stream (over RTP, say), which renumbers them.
     pub renumbered: u64,
+    /// Times the producer was seen stalled (alive, no heartbeat for a second) while the
+    /// consumer kept its seat.
+    pub stalls: u64,
 }
 
 impl Summary {
@@ -316,7 +320,8 @@ pub fn run(
             break End::Done;
         }
     };
-    let summary = meter.summary(session.attach().stream.as_str(), &end);
+    let mut summary = meter.summary(session.attach().stream.as_str(), &end);
+    summary.stalls = session.stalls();
     Ok((end, summary))
 }
 

@@ -19,6 +19,9 @@ use crate::run::{
 };
 use crate::seats::Seats;
 
+/// Most commands the service thread applies per tick (a full queue holds 10).
+const MAX_COMMANDS_PER_TICK: usize = 32;
+
 /// The service thread's state.
 pub(crate) struct Service<'a> {
     pub(crate) shared: &'a Shared,
@@ -94,7 +97,12 @@ impl Service<'_> {
                 tracing::info!("signal {}: stopping", info.ssi_signo);
                 return Some(StopReason::Signal);
             }
-            while let Ok(Some(command)) = commands.try_recv() {
+            // Bounded per tick: a flood of commands must not starve the heartbeat, seat
+            // reclaim and signals above; what is left waits for the next tick.
+            for _ in 0..MAX_COMMANDS_PER_TICK {
+                let Ok(Some(command)) = commands.try_recv() else {
+                    break;
+                };
                 if let Some(reason) = self.apply(command) {
                     return Some(reason);
                 }

@@ -149,6 +149,14 @@ pub enum Corrupt {
     /// The header's state word holds an unknown value.
     #[error("unknown producer state {0}")]
     State(u32),
+    /// Our own seat's word is no longer the one we set (garbage): the producer may stop
+    /// waking us or respecting our hold, so the seat is given up and claimed anew.
+    #[error("seat {seat}'s word is {found:#x}, not ours ({expected:#x})")]
+    SeatWord {
+        seat: u32,
+        expected: u64,
+        found: u64,
+    },
 }
 
 /// Why `wait_frame` returned no frame.
