@@ -51,7 +51,7 @@ pub struct Attach {
 pub enum Lost {
     /// The producer is exiting cleanly.
     Stopped,
-    /// The producer died or hangs.
+    /// The producer died (its lock is free; a stalled producer is no loss).
     Gone,
     /// A new region replaced this one (a restart or a format change), or this one holds
     /// garbage.
@@ -95,7 +95,7 @@ pub enum End {
     Done,
     /// The producer stopped cleanly.
     ProducerStopped,
-    /// The producer died or hung and none came back within `--wait` (the last reason).
+    /// The producer died and none came back within `--wait` (the last reason).
     ProducerLost(Unattached),
     /// SIGINT or SIGTERM.
     Interrupted,
@@ -478,7 +478,7 @@ impl Drop for Session {
 ///
 /// Within `--wait` every failure to attach is: no object under the name yet; one still
 /// being made (no magic yet) or being replaced (Stopping, Replaced); a producer that is
-/// gone or hangs; an object that is not, or no longer, a valid region (garbage where the
+/// gone; an object that is not, or no longer, a valid region (garbage where the
 /// magic should be, another layout version or architecture, a truncated object, sizes that
 /// disagree, a corrupt layout field), which its next producer retires; all seats taken (a
 /// consumer may leave, a dead one's seat is reclaimed); permission denied (another user's

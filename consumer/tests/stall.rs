@@ -1,8 +1,9 @@
-//! A stalled producer and floods, with the real binaries: a SIGSTOPped producer keeps its
-//! consumers' seats (scenario 6), a flood of commands never starves the producer's
-//! heartbeat, and a consumer whose seat word garbage turned `Free` claims a seat anew
-//! (defect 4). Each checks: no panic (exit 101), no hang past its deadline, no torn frame,
-//! and no object of the stream left behind.
+//! A stalled producer, floods and garbage, with the real binaries: a SIGSTOPped producer
+//! keeps its consumers' seats (scenario 6); and defect 4: a flood of commands never starves
+//! the producer's heartbeat, a consumer whose seat word garbage turned `Free` claims a seat
+//! anew, and a consumer waiting for a dead producer does not map its slots on each attempt.
+//! Each checks: no panic (exit 101), no hang past its deadline, no torn frame, and no
+//! object of the stream left behind.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -90,11 +91,20 @@ fn a_stopped_producer_is_reported_stalled_and_its_consumers_keep_their_seats() {
 
     source.signal(Signal::SIGSTOP);
     let stalled = consumer.expect_contains("stalled", HANG);
+    // A consumer that comes while it is stalled attaches (the producer lives: its lock is
+    // held) and waits like the others.
+    let (mut late, _) = stats(&stream, &["--frames", "5", "--wait", "5s"]);
+    late.expect_contains("stalled", HANG);
     // The stop's length is the scenario (the stall shows after the 1 s heartbeat timeout,
     // then 2 s more: 3 s in all), not a synchronisation: the report was awaited above.
     std::thread::sleep(Duration::from_secs(2));
     source.signal(Signal::SIGCONT);
     consumer.expect_contains("the producer resumed", HANG);
+    let (late_lines, code) = lines_to_exit(&mut late);
+    let late_json = summary(&late_lines);
+    assert_eq!(code, Some(0), "{late_json}");
+    assert_eq!(late_json["frames"], 5, "{late_json}");
+    assert_eq!(late_json["restarts"], 0, "{late_json}");
     // Frames flow again on the same seat.
     let resumed = frames_beyond(&consumer, before + 10);
     assert!(resumed > before);
@@ -121,6 +131,11 @@ fn a_stopped_producer_is_reported_stalled_and_its_consumers_keep_their_seats() {
         .filter(|l| l.contains(&format!("consumer pid {} on seat", consumer.pid())))
         .count();
     assert_eq!(hellos, 1, "one attach, one Hello: {producer_lines:#?}");
+    let late_hellos = producer_lines
+        .iter()
+        .filter(|l| l.contains(&format!("consumer pid {} on seat", late.pid())))
+        .count();
+    assert_eq!(late_hellos, 1, "{producer_lines:#?}");
     assert_eq!(leftovers(&stream.name), Vec::<String>::new());
 }
 
@@ -219,5 +234,65 @@ fn a_seat_word_turned_free_by_garbage_is_noticed_and_the_seat_claimed_anew() {
     source.terminate();
     let (producer_lines, code) = lines_to_exit(&mut source);
     assert_eq!(code, Some(0), "{producer_lines:#?}");
+    assert_eq!(leftovers(&stream.name), Vec::<String>::new());
+}
+
+/// Minor page faults of `pid` so far, from /proc/PID/stat (field 10).
+fn minor_faults(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    rest.split_whitespace().nth(7).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_consumer_waiting_for_a_dead_producer_does_not_map_its_slots_again_and_again() {
+    let stream = TestStream::new("nomap");
+    // 1080p, three slots: about 6,000 pages of slots, which a full map would prefault.
+    let mut cmd = Command::new(CONSUMER);
+    cmd.args([
+        "__producer",
+        "--stream",
+        stream.as_str(),
+        "--size",
+        "1920x1080",
+    ])
+    .args(["--fps", "30", "--seats", "1"]);
+    let mut dead = ChildProc::spawn(cmd);
+    dead.expect_contains("ready: stream", HANG);
+    dead.kill9();
+    assert_ne!(dead.reap().code(), Some(101));
+    let slot_pages = 3 * 1920 * 1080 * 4 / 4096;
+
+    let mut cmd = Command::new(CONSUMER);
+    cmd.args([
+        "stats",
+        "--stream",
+        stream.as_str(),
+        "--json",
+        "--wait",
+        "60s",
+    ]);
+    let mut waiting = ChildProc::spawn(cmd);
+    waiting.expect_contains("is gone", HANG);
+    let before = minor_faults(waiting.pid());
+    // The window over which faults are counted (about 100 attempts to attach), not a
+    // synchronisation.
+    std::thread::sleep(Duration::from_secs(1));
+    let after = minor_faults(waiting.pid());
+    assert!(
+        after - before < slot_pages,
+        "{} faults in a second of waiting: the slots were mapped again",
+        after - before
+    );
+
+    // A new producer replaces the leftover, and the consumer attaches.
+    let mut next = producer(&stream, &["--fps", "100"]);
+    waiting.expect_contains(" attached", HANG);
+    waiting.signal(Signal::SIGINT);
+    let (_, code) = lines_to_exit(&mut waiting);
+    assert_eq!(code, Some(130));
+    next.terminate();
+    assert_eq!(next.reap().code(), Some(0));
     assert_eq!(leftovers(&stream.name), Vec::<String>::new());
 }

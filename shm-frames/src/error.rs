@@ -165,7 +165,8 @@ pub enum WaitError {
     /// No new frame by the deadline while the producer is alive.
     #[error("no frame within the timeout")]
     Timeout,
-    /// The producer died (its lock is free) or hangs (no heartbeat for a second).
+    /// The producer died (its lock is free). A stalled one (lock held, no heartbeat) is
+    /// no error: the wait goes on ([`Reader::producer_stalled`](crate::Reader::producer_stalled)).
     #[error("the producer is gone")]
     ProducerGone,
     /// The producer is exiting cleanly.

@@ -23,7 +23,8 @@ use frame_vocab::{Deadline, monotonic_ns};
 /// Longest a wait sleeps before it checks the producer is still alive.
 const LIVENESS_SLICE: Duration = Duration::from_millis(100);
 
-/// A producer whose heartbeat is older than this counts as hung.
+/// A producer whose heartbeat is older than this, its lock still held, counts as stalled
+/// (SIGSTOP, a hung machine): its consumers keep their seats and wait on.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often the Spin strategy yields the core (2 vCPUs are shared).
@@ -534,7 +535,8 @@ fn attach_once(name: &StreamName) -> Result<Seat, (OpenError, bool)> {
 }
 
 /// Whether a region whose layout is valid can take a new seat now, judged from its header
-/// alone: Live, and a producer that lives and beats.
+/// alone: Live, and a producer that lives (holds its lock). A stalled one (lock held,
+/// heartbeat old) does: a consumer attaches and waits, as the ones already seated do.
 fn usable(name: &StreamName, header: &Header, fd: BorrowedFd<'_>) -> Result<(), OpenError> {
     match header.state.load(Ordering::Acquire) {
         STATE_LIVE => {}
@@ -550,7 +552,7 @@ fn usable(name: &StreamName, header: &Header, fd: BorrowedFd<'_>) -> Result<(), 
             });
         }
     }
-    if producer_alive(header, fd).is_err() {
+    if let Err(NotAlive::Dead) = producer_alive(header, fd) {
         return Err(OpenError::ProducerGone {
             name: name.to_string(),
         });
