@@ -489,8 +489,8 @@ enum NotAlive {
 }
 
 fn producer_alive(header: &Header, fd: BorrowedFd<'_>) -> Result<(), NotAlive> {
-    // An error of the probe itself (never expected) counts as alive: the heartbeat still
-    // catches a dead producer.
+    // An error of the probe itself (never expected) counts as alive: such a producer, dead
+    // or not, is reported stalled once its heartbeat is old, and a restart replaces it.
     if !liveness::is_held(fd, liveness::PRODUCER_BYTE).unwrap_or(true) {
         return Err(NotAlive::Dead);
     }
