@@ -189,6 +189,10 @@ fn soak(total: Duration, join_every: Duration, restart_every: Duration) {
             next_join += join_every;
         }
     }
+    // Its end: once it has followed the last restart (while it moves, the old region and
+    // the new one are both mapped for an instant).
+    let followed = format!("restarts {restarts} ");
+    resident.expect_contains(&followed, HANG);
     let end_usage = usage(resident.pid());
     if restarts == 0 {
         producer_end = usage(source.pid());
