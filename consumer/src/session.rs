@@ -32,6 +32,10 @@ const POLL: Duration = Duration::from_millis(10);
 /// Consecutive corrupt reads after which a command gives up on the stream.
 const MAX_CONSECUTIVE_CORRUPT: u32 = 100;
 
+/// Most events taken from the event queue per step: a peer flooding it (garbage, or a
+/// producer gone wrong) must not keep a step from its frame and its liveness checks.
+const MAX_EVENTS_PER_STEP: usize = 32;
+
 /// Where and how to attach: the options every command shares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attach {
@@ -70,7 +74,7 @@ impl Loss {
 pub enum Lost {
     /// The producer is exiting cleanly.
     Stopped,
-    /// The producer died or hangs.
+    /// The producer died (its lock is free; a stalled producer is no loss).
     Gone,
     /// A new region replaced this one (a restart or a format change), or this one holds
     /// garbage.
@@ -114,7 +118,7 @@ pub enum End {
     Done,
     /// The producer stopped cleanly.
     ProducerStopped,
-    /// The producer died or hung and none came back within `--wait` (the last reason).
+    /// The producer died and none came back within `--wait` (the last reason).
     ProducerLost(Unattached),
     /// SIGINT or SIGTERM.
     Interrupted,
@@ -156,6 +160,13 @@ pub struct Session {
     on_stop: OnStop,
     phase: Phase,
     corrupt_in_a_row: u32,
+    /// The producer's heartbeat age when it was last seen stalled (lock held, heartbeat
+    /// old); `None` while it beats.
+    stalled: Option<Duration>,
+    /// How many times the producer was seen to stall.
+    stalls: u64,
+    /// The last step found no frame: the next one checks for a stall first.
+    idle: bool,
     commands: Option<CommandSender>,
     events: Option<EventReceiver>,
     /// Frames the producer's `FrameMeta` named that this seat never took.
@@ -222,6 +233,9 @@ impl Session {
             on_stop: OnStop::default(),
             phase: Phase::Live,
             corrupt_in_a_row: 0,
+            stalled: None,
+            stalls: 0,
+            idle: false,
             commands: None,
             events: None,
             untaken: Untaken::default(),
@@ -247,9 +261,41 @@ impl Session {
             return Ok(Outcome::End(End::Interrupted));
         }
         match self.phase {
-            Phase::Live => self.take(slice),
+            Phase::Live => {
+                if std::mem::take(&mut self.idle) {
+                    self.note_stall();
+                }
+                self.take(slice)
+            }
             Phase::Lost { .. } => Ok(self.reattach(slice)),
             Phase::Ended => Ok(Outcome::End(End::Done)),
+        }
+    }
+
+    /// After a step without a frame: reports a producer that stalled (its lock is held, so
+    /// it lives, but its heartbeat is old: SIGSTOP, a hung machine) or resumed. A stall is
+    /// no loss: we keep our seat and wait on (DESIGN); only `Replaced`, `Stopping` or a
+    /// free producer lock make us reopen.
+    fn note_stall(&mut self) {
+        let stream = &self.attach.stream;
+        match (self.reader.producer_stalled(), self.stalled.is_some()) {
+            (Some(age), false) => {
+                tracing::warn!(
+                    %stream,
+                    heartbeat_age_ms = age.as_millis() as u64,
+                    seat = self.reader.seat(),
+                    epoch = self.reader.epoch(),
+                    "the producer is stalled; keeping our seat"
+                );
+                self.stalls += 1;
+                self.stalled = Some(age);
+            }
+            (None, true) => {
+                tracing::info!(%stream, "the producer resumed");
+                self.stalled = None;
+            }
+            (Some(age), true) => self.stalled = Some(age),
+            (None, false) => {}
         }
     }
 
@@ -262,6 +308,8 @@ impl Session {
             on_stop,
             phase,
             corrupt_in_a_row,
+            stalled,
+            idle,
             events,
             untaken,
             ..
@@ -270,9 +318,17 @@ impl Session {
             Ok(frame) => {
                 *corrupt_in_a_row = 0;
                 untaken.took(frame.info().seq);
+                if stalled.take().is_some() {
+                    tracing::info!(stream = %attach.stream, "the producer resumed");
+                }
                 return Ok(Outcome::Frame(frame));
             }
-            Err(WaitError::Timeout) => return Ok(Outcome::Idle),
+            Err(WaitError::Timeout) => {
+                // The next step looks whether the producer stalled (the frame borrows the
+                // reader, so it cannot be asked here).
+                *idle = true;
+                return Ok(Outcome::Idle);
+            }
             // The session hands out only borrowed frames, which are gone by the next step,
             // so its reader never has a frame in use; were it to, waiting again is safe.
             Err(WaitError::FrameInUse) => return Ok(Outcome::Idle),
@@ -316,6 +372,7 @@ impl Session {
         let started = Instant::now();
         let error = match self.reader.reopen(slice_until(deadline, slice)) {
             Ok(()) => {
+                self.stalled = None;
                 // `corrupt_in_a_row` goes on: only a frame shows the garbage is gone.
                 self.phase = Phase::Live;
                 self.after_reattach(old, old_seat);
@@ -382,6 +439,22 @@ impl Session {
         self.reader.stats()
     }
 
+    /// How many times the producer was seen stalled (alive, heartbeat older than
+    /// [`shm_frames::HEARTBEAT_TIMEOUT`]) while this session kept its seat.
+    pub fn stalls(&self) -> u64 {
+        self.stalls
+    }
+
+    /// Whether the producer is stalled now, as the last idle step saw it.
+    pub fn stalled(&self) -> bool {
+        self.stalled.is_some()
+    }
+
+    /// The seat and the region's epoch the session sits in now.
+    pub fn position(&self) -> (u32, u64) {
+        (self.reader.seat(), self.reader.epoch())
+    }
+
     /// The options it was attached with.
     pub fn attach(&self) -> &Attach {
         &self.attach
@@ -440,7 +513,7 @@ impl Drop for Session {
 ///
 /// Within `--wait` every failure to attach is: no object under the name yet; one still
 /// being made (no magic yet) or being replaced (Stopping, Replaced); a producer that is
-/// gone or hangs; an object that is not, or no longer, a valid region (garbage where the
+/// gone; an object that is not, or no longer, a valid region (garbage where the
 /// magic should be, another layout version or architecture, a truncated object, sizes that
 /// disagree, a corrupt layout field), which its next producer retires; all seats taken (a
 /// consumer may leave, a dead one's seat is reclaimed); permission denied (another user's
@@ -520,13 +593,14 @@ fn log_failed_attempt(stream: &StreamName, error: &OpenError, previous: Option<&
     }
 }
 
-/// Receives every queued event without blocking. The header is authoritative: events are
-/// logged, never acted upon.
+/// Receives the queued events without blocking, at most [`MAX_EVENTS_PER_STEP`] (the
+/// rest wait for the next step). The header is authoritative: events are logged, never
+/// acted upon, but `FrameMeta` is counted for `untaken`.
 fn drain(events: &mut Option<EventReceiver>, untaken: &mut Untaken) {
     let Some(queue) = events.as_mut() else {
         return;
     };
-    loop {
+    for _ in 0..MAX_EVENTS_PER_STEP {
         match queue.try_recv() {
             Ok(Some(Event::FrameMeta { seq, .. })) => {
                 tracing::trace!(seq, "frame meta");

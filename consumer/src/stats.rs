@@ -165,6 +165,7 @@ impl Meter {
             },
             delivery_lost_at: self.lost_at,
             untaken: 0,
+            stalls: 0,
         }
     }
 }
@@ -172,7 +173,7 @@ impl Meter {
 /// The final result of a measurement. Serialises (JSON) with exactly these keys first, in
 /// this order: frames, seconds, fps, skipped, torn, corrupt, restarts, handoff_us,
 /// capture_us; then stream, format, verified, end, renumbered, delivery, delivery_lost_at,
-/// untaken.
+/// untaken, stalls.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     /// Frames taken.
@@ -212,6 +213,9 @@ pub struct Summary {
     /// Frames the producer published while this seat sat (as its `FrameMeta` said) that
     /// this seat never took; beside `skipped` (from seq gaps), it counts from the metadata.
     pub untaken: u64,
+    /// Times the producer was seen stalled (alive, no heartbeat for a second) while the
+    /// consumer kept its seat.
+    pub stalls: u64,
 }
 
 impl Summary {
@@ -357,6 +361,7 @@ pub fn run(
     };
     let mut summary = meter.summary(session.attach().stream.as_str(), &end);
     summary.untaken = session.untaken();
+    summary.stalls = session.stalls();
     Ok((end, summary))
 }
 

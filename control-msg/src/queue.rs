@@ -24,6 +24,9 @@ use nix::sys::time::TimeSpec;
 
 use crate::config::QueueConfig;
 use crate::message::{Command, Event};
+
+/// Most invalid messages one [`Receiver::try_recv`] skips before it returns `Ok(None)`.
+pub const MAX_REJECTED_PER_CALL: usize = 64;
 use crate::mqueue::{CreateError, OpenError, Queue, unlink_stale};
 use crate::stats::{RecvStats, SendStats, Sent};
 use crate::wire::{DecodeError, EncodeError, MSG_SIZE, Message, decode, encode};
@@ -258,10 +261,12 @@ impl<M: Message> Receiver<M> {
     }
 
     /// The next valid message if one is queued, without waiting. Invalid messages on the
-    /// way are counted in [`RecvStats::rejected`] and skipped; `Ok(None)` means the queue
-    /// is empty.
+    /// way are counted in [`RecvStats::rejected`] and skipped; `Ok(None)` means nothing
+    /// valid is there now: the queue is empty, or [`MAX_REJECTED_PER_CALL`] invalid ones
+    /// in a row were skipped (so a flood of garbage cannot keep the caller here; the rest
+    /// wait for its next call).
     pub fn try_recv(&mut self) -> Result<Option<M>, RecvError> {
-        loop {
+        for _ in 0..MAX_REJECTED_PER_CALL {
             let mut priority = 0;
             let len = match mq_receive(&self.queue.mqd, &mut self.buf, &mut priority) {
                 Ok(len) => len,
@@ -284,6 +289,7 @@ impl<M: Message> Receiver<M> {
                 Err(error) => self.reject(len, &error),
             }
         }
+        Ok(None)
     }
 
     /// The next valid message, waiting until `deadline` (CLOCK_MONOTONIC) at most;

@@ -20,9 +20,8 @@ use crate::run::{
 };
 use crate::seats::Seats;
 
-/// At most this many commands are taken from the queue per tick, so a flood cannot starve
-/// the heartbeat (the rest wait for the next tick; a full queue drops, as ever).
-const COMMANDS_PER_TICK: usize = 64;
+/// Most commands the service thread applies per tick (a full queue holds 10).
+const MAX_COMMANDS_PER_TICK: usize = 32;
 
 /// The service thread's state.
 pub(crate) struct Service<'a> {
@@ -105,7 +104,9 @@ impl Service<'_> {
                 tracing::info!("signal {}: stopping", info.ssi_signo);
                 return Some(StopReason::Signal);
             }
-            for _ in 0..COMMANDS_PER_TICK {
+            // Bounded per tick: a flood of commands must not starve the heartbeat, seat
+            // reclaim and signals above; what is left waits for the next tick.
+            for _ in 0..MAX_COMMANDS_PER_TICK {
                 let Ok(Some(command)) = commands.try_recv() else {
                     break;
                 };

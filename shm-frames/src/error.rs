@@ -155,6 +155,14 @@ pub enum Corrupt {
     /// The header's state word holds an unknown value.
     #[error("unknown producer state {0}")]
     State(u32),
+    /// Our own seat's word is no longer the one we set (garbage): the producer may stop
+    /// waking us or respecting our hold, so the seat is given up and claimed anew.
+    #[error("seat {seat}'s word is {found:#x}, not ours ({expected:#x})")]
+    SeatWord {
+        seat: u32,
+        expected: u64,
+        found: u64,
+    },
 }
 
 /// Why `wait_frame` returned no frame.
@@ -163,7 +171,8 @@ pub enum WaitError {
     /// No new frame by the deadline while the producer is alive.
     #[error("no frame within the timeout")]
     Timeout,
-    /// The producer died (its lock is free) or hangs (no heartbeat for a second).
+    /// The producer died (its lock is free). A stalled one (lock held, no heartbeat) is
+    /// no error: the wait goes on ([`Reader::producer_stalled`](crate::Reader::producer_stalled)).
     #[error("the producer is gone")]
     ProducerGone,
     /// The producer is exiting cleanly.

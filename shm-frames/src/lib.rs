@@ -12,6 +12,8 @@ mod sync;
 
 #[cfg(not(loom))]
 mod error;
+#[cfg(all(feature = "fault-injection", not(loom)))]
+pub mod fault;
 #[cfg(not(loom))]
 mod layout;
 #[cfg(not(loom))]

@@ -2,13 +2,14 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::error::{Corrupt, OpenError, WaitError};
 use crate::layout::{
-    Describe, FLAG_NO_BACKPRESSURE, STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table,
+    Describe, FLAG_NO_BACKPRESSURE, Header, STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table,
 };
 use crate::liveness;
 use crate::protocol::{self, Look, SeatState, SeatWord, SlotTable, TakeCorrupt};
@@ -22,7 +23,8 @@ use frame_vocab::{Deadline, monotonic_ns};
 /// Longest a wait sleeps before it checks the producer is still alive.
 const LIVENESS_SLICE: Duration = Duration::from_millis(100);
 
-/// A producer whose heartbeat is older than this counts as hung.
+/// A producer whose heartbeat is older than this, its lock still held, counts as stalled
+/// (SIGSTOP, a hung machine): its consumers keep their seats and wait on.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often the Spin strategy yields the core (2 vCPUs are shared).
@@ -223,8 +225,10 @@ impl Reader {
             let sem = self.seat.region.sem(self.seat.index);
             match sem.wait_until(Deadline::from_ns(until)) {
                 // A wake is a hint to look again: a frame, or a state change.
-                Woken::Posted => {}
-                Woken::TimedOut | Woken::Interrupted => {}
+                Woken::Posted | Woken::Interrupted => {}
+                // No wake for a whole slice: the producer may have stopped waking us
+                // because garbage freed our seat.
+                Woken::TimedOut => self.check_seat()?,
                 // A garbage semaphore: poll `latest` every millisecond instead (degraded
                 // latency, never a hang and never a busy loop).
                 Woken::Failed(_) => std::thread::sleep(
@@ -241,13 +245,49 @@ impl Reader {
         }
     }
 
-    /// Within a wait: fails when the producer is dead or hung, but not before one more
-    /// look, so a frame published just before it died is still taken by the next call.
+    /// Within a wait, once per slice: fails when the producer is dead (its lock is free),
+    /// but not before one more look, so a frame published just before it died is still
+    /// taken by the next call; and when our seat word is no longer ours (garbage: the
+    /// producer would stop waking us). A stalled producer (lock held, heartbeat old) is no
+    /// failure: we keep our seat and wait on ([`Reader::producer_stalled`] says so).
     fn check_alive(&mut self) -> Result<(), WaitError> {
-        if producer_alive(&self.seat.region).is_ok() || self.changed() {
-            return Ok(());
+        if let Err(NotAlive::Dead) =
+            producer_alive(self.seat.region.header(), self.seat.region.fd())
+            && !self.changed()
+        {
+            return Err(WaitError::ProducerGone);
         }
-        Err(WaitError::ProducerGone)
+        self.check_seat()
+    }
+
+    /// Fails when our seat word is no longer the one we set. Only we (holding the seat's
+    /// lock) change it, so anything else is garbage, after which the producer neither
+    /// wakes us nor respects our hold: the caller reopens, claiming a seat anew.
+    fn check_seat(&self) -> Result<(), WaitError> {
+        // Relaxed: a single word compared with our own copy; nothing is read through it.
+        let found = self
+            .table()
+            .seat_word(self.seat.index as usize)
+            .load(Ordering::Relaxed);
+        if found != self.seat.word.0 {
+            return Err(Corrupt::SeatWord {
+                seat: self.seat.index,
+                expected: self.seat.word.0,
+                found,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// How old the producer's heartbeat is, if the producer is stalled: its lock is still
+    /// held (it lives) but it has not stamped its heartbeat for [`HEARTBEAT_TIMEOUT`]
+    /// (SIGSTOP, a hung machine). `None` while it is alive and well, or dead.
+    pub fn producer_stalled(&self) -> Option<Duration> {
+        match producer_alive(self.seat.region.header(), self.seat.region.fd()) {
+            Err(NotAlive::Hung(age)) => Some(age),
+            Ok(()) | Err(NotAlive::Dead) => None,
+        }
     }
 
     /// Whether there is anything to look at since the last frame taken.
@@ -471,20 +511,22 @@ fn state_error(state: u32) -> Result<(), WaitError> {
 
 /// Why a producer does not look alive.
 enum NotAlive {
+    /// Its lock is free.
     Dead,
-    Hung,
+    /// Its lock is held, but its heartbeat is this old.
+    Hung(Duration),
 }
 
-fn producer_alive(region: &Region) -> Result<(), NotAlive> {
-    // An error of the probe itself (never expected) counts as alive: the heartbeat still
-    // catches a dead producer.
-    if !liveness::is_held(region.fd(), liveness::PRODUCER_BYTE).unwrap_or(true) {
+fn producer_alive(header: &Header, fd: BorrowedFd<'_>) -> Result<(), NotAlive> {
+    // An error of the probe itself (never expected) counts as alive: such a producer, dead
+    // or not, is reported stalled once its heartbeat is old, and a restart replaces it.
+    if !liveness::is_held(fd, liveness::PRODUCER_BYTE).unwrap_or(true) {
         return Err(NotAlive::Dead);
     }
-    let beat = region.header().heartbeat_ns.load(Ordering::Relaxed);
+    let beat = header.heartbeat_ns.load(Ordering::Relaxed);
     let age = monotonic_ns().abs_diff(beat);
     if age > HEARTBEAT_TIMEOUT.as_nanos() as u64 {
-        return Err(NotAlive::Hung);
+        return Err(NotAlive::Hung(Duration::from_nanos(age)));
     }
     Ok(())
 }
@@ -508,39 +550,10 @@ fn attach(name: &StreamName, deadline: Deadline, delivery: Delivery) -> Result<S
 }
 
 fn attach_once(name: &StreamName, delivery: Delivery) -> Result<Seat, (OpenError, bool)> {
-    let region = Region::open(name).map_err(|e| {
+    let region = Region::open(name, |header, fd| usable(name, header, fd)).map_err(|e| {
         let transient = e.is_transient();
         (e, transient)
     })?;
-    let not_ready = || {
-        (
-            OpenError::NotReady {
-                name: name.to_string(),
-            },
-            true,
-        )
-    };
-    match region.header().state.load(Ordering::Acquire) {
-        STATE_LIVE => {}
-        STATE_STOPPING | STATE_REPLACED => return Err(not_ready()),
-        other => {
-            return Err((
-                OpenError::BadLayout {
-                    field: "state",
-                    value: other.into(),
-                },
-                false,
-            ));
-        }
-    }
-    if producer_alive(&region).is_err() {
-        return Err((
-            OpenError::ProducerGone {
-                name: name.to_string(),
-            },
-            true,
-        ));
-    }
     let mode = match delivery {
         Delivery::Newest => protocol::Mode::Newest,
         // Refused before a seat is claimed, so the refusal disturbs nobody.
@@ -563,6 +576,32 @@ fn attach_once(name: &StreamName, delivery: Delivery) -> Result<Seat, (OpenError
         word,
         left: AtomicBool::new(false),
     })
+}
+
+/// Whether a region whose layout is valid can take a new seat now, judged from its header
+/// alone: Live, and a producer that lives (holds its lock). A stalled one (lock held,
+/// heartbeat old) does: a consumer attaches and waits, as the ones already seated do.
+fn usable(name: &StreamName, header: &Header, fd: BorrowedFd<'_>) -> Result<(), OpenError> {
+    match header.state.load(Ordering::Acquire) {
+        STATE_LIVE => {}
+        STATE_STOPPING | STATE_REPLACED => {
+            return Err(OpenError::NotReady {
+                name: name.to_string(),
+            });
+        }
+        other => {
+            return Err(OpenError::BadLayout {
+                field: "state",
+                value: other.into(),
+            });
+        }
+    }
+    if let Err(NotAlive::Dead) = producer_alive(header, fd) {
+        return Err(OpenError::ProducerGone {
+            name: name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Claims the first free seat: take its lock first (so no reclaimer acts on it), then

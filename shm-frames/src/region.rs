@@ -201,6 +201,8 @@ impl Region {
         };
         region.init_header(describe)?;
         region.prefault();
+        #[cfg(feature = "fault-injection")]
+        crate::fault::before_magic();
         // SYNC POINT: magic. Release: everything written above is visible to an opener that
         // loads the magic with Acquire.
         region
@@ -253,9 +255,14 @@ impl Region {
         }
     }
 
-    /// Opens the existing region of `name` once (no waiting) and validates its layout. The
-    /// caller checks state and producer liveness, which can change.
-    pub(crate) fn open(name: &StreamName) -> Result<Region, OpenError> {
+    /// Opens the existing region of `name` once (no waiting) and validates its layout.
+    /// `usable` looks at the header alone (state, producer liveness: they can change)
+    /// before the slots are mapped, so an opener polling a hung or dead producer never maps
+    /// and prefaults the slot area on each attempt.
+    pub(crate) fn open(
+        name: &StreamName,
+        usable: impl FnOnce(&Header, BorrowedFd<'_>) -> Result<(), OpenError>,
+    ) -> Result<Region, OpenError> {
         let object = name.shm_name();
         let fd = match shm_open(
             object.as_str(),
@@ -298,6 +305,7 @@ impl Region {
             found => return Err(OpenError::BadMagic { found }),
         }
         let layout = Layout::read(header, size)?;
+        usable(header, file.as_fd())?;
         let slots_map = MmapOptions::new()
             .offset(layout.slot_offset as u64)
             .len(layout.total_size - layout.slot_offset)

@@ -41,6 +41,10 @@ pub(crate) enum Woken {
     Failed(Errno),
 }
 
+/// The most posts a waiter takes as real wake-ups; a higher count is garbage (see
+/// [`Semaphore::wait_until`]).
+pub(crate) const MAX_PENDING: i32 = 1024;
+
 /// glibc's `struct new_sem` on 64-bit targets: `uint64_t data; int private; int pad;`.
 const PRIVATE_WORD: usize = 2;
 const _: () = assert!(std::mem::size_of::<libc::sem_t>() >= 4 * (PRIVATE_WORD + 1));
@@ -142,7 +146,7 @@ impl<'a> Semaphore<'a> {
     /// Takes every pending post (a fresh seat starts with no stale wake-ups).
     pub(crate) fn drain(&self) {
         // Bounded: garbage could make a huge value.
-        for _ in 0..1024 {
+        for _ in 0..MAX_PENDING {
             if !self.try_wait() {
                 break;
             }
@@ -150,9 +154,17 @@ impl<'a> Semaphore<'a> {
     }
 
     /// Waits for a post until `deadline` on CLOCK_MONOTONIC.
+    ///
+    /// A count above [`MAX_PENDING`] is garbage (wakes are binary, and the few
+    /// unconditional posts of state changes and replies add a handful): waiting on it would
+    /// return at once, again and again, so it is refused like a bad `private` word and the
+    /// caller polls instead.
     pub(crate) fn wait_until(&self, deadline: Deadline) -> Woken {
         if !self.usable() {
             return Woken::Failed(Errno::EINVAL);
+        }
+        if self.value().is_none_or(|value| value > MAX_PENDING) {
+            return Woken::Failed(Errno::EOVERFLOW);
         }
         let ns = deadline.as_ns();
         let abstime = libc::timespec {
@@ -207,6 +219,28 @@ mod tests {
         sem.post();
         sem.drain();
         assert_eq!(sem.value(), Some(0));
+    }
+
+    #[test]
+    fn a_huge_count_is_refused_so_a_waiter_polls_instead_of_spinning() {
+        let cell = fresh();
+        let sem = Semaphore::new(&cell);
+        // SAFETY: private to this test.
+        unsafe { sem.init() }.unwrap();
+        // glibc's count is the low 32 bits of the first word (`data`); the private word
+        // stays valid, as garbage that hits only the count leaves it.
+        let data = cell.get().cast::<AtomicU32>();
+        // SAFETY: inside the test's own sem_t.
+        unsafe { (*data).store(0x7fff_0000, Ordering::Relaxed) };
+        assert!(sem.usable());
+        assert!(sem.value().is_some_and(|v| v > MAX_PENDING));
+        let woken = sem.wait_until(Deadline::after(Duration::from_secs(5)));
+        assert_eq!(woken, Woken::Failed(Errno::EOVERFLOW));
+        // A count within bounds is still a wake.
+        // SAFETY: as above.
+        unsafe { (*data).store(3, Ordering::Relaxed) };
+        let woken = sem.wait_until(Deadline::after(Duration::from_secs(5)));
+        assert_eq!(woken, Woken::Posted);
     }
 
     #[test]

@@ -158,11 +158,17 @@ impl WriteSlot<'_> {
     /// Publishes like [`WriteSlot::publish`], then calls `notify(seat, &published)` for each
     /// live seat, after every seat's semaphore was posted (to send it the frame's metadata
     /// without delaying any wake).
+    #[cfg_attr(not(feature = "fault-injection"), allow(unused_mut))]
     pub fn publish_with(
-        self,
+        mut self,
         capture_ns: Option<u64>,
         mut notify: impl FnMut(u32, &Published),
     ) -> Published {
+        #[cfg(feature = "fault-injection")]
+        {
+            let seq = self.seq();
+            crate::fault::mid_slot(seq, &mut self);
+        }
         self.writer.publish_slot(self.slot, capture_ns, &mut notify)
     }
 }

@@ -676,9 +676,12 @@ fn serve(
             }
         }
         let mut next = first;
+        // Bounded per tick (a full queue holds 10): a flood must not starve the heartbeat.
+        let mut budget = 32u32;
         while let Some(command) = next {
             apply(element, shared, supervisor.as_ref(), command);
-            next = if queue_ok {
+            budget -= 1;
+            next = if queue_ok && budget > 0 {
                 commands.try_recv().ok().flatten()
             } else {
                 None
