@@ -31,6 +31,9 @@ const KINDS: &[&[&str]] = &[
         "--spin-for",
         "1ms",
     ],
+    // Every frame: the producer waits for it (the others never are), within its 2 s stall
+    // timeout; joins and leaves of it must leave the producer running.
+    &["stats", "--verify", "--json", "--every-frame"],
 ];
 
 /// At most this many joiners at once; with the long-lived consumer and the seq checker the
