@@ -82,6 +82,9 @@ enum Strategy {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Show the stream in a window (keys: space pause, s snapshot, +/- fps, q/Esc quit).
+    #[command(
+        after_help = "Examples:\n  consumer view\n  consumer view --stream cam1 --wait 1m\n  xvfb-run consumer view --duration 10s"
+    )]
     View {
         /// Close the window after this long.
         #[arg(long, value_parser = parse_duration, value_name = "D")]
@@ -91,6 +94,9 @@ enum Cmd {
         snapshot_dir: PathBuf,
     },
     /// Measure fps, skipped/torn frames and latency without a window.
+    #[command(
+        after_help = "Examples:\n  consumer stats --duration 10s --json\n  consumer stats --frames 1000 --verify"
+    )]
     Stats {
         /// Stop after this long.
         #[arg(long, value_parser = parse_duration, value_name = "D", conflicts_with = "frames")]
@@ -110,6 +116,10 @@ enum Cmd {
         every_frame: bool,
     },
     /// Record the stream as Y4M (i420 passes through bit-exact; others become 4:2:0).
+    /// A format change ends the file cleanly, with a message (Y4M has one size).
+    #[command(
+        after_help = "Examples:\n  consumer record clip.y4m\n  consumer record - --frames 250 | ffmpeg -i - clip.mp4"
+    )]
     Record {
         /// The file to write, or - for stdout.
         #[arg(value_name = "FILE|-")]
@@ -127,6 +137,9 @@ enum Cmd {
         every_frame: bool,
     },
     /// Write raw frames of the stream format to stdout, back to back.
+    #[command(
+        after_help = "Examples:\n  consumer pipe | ffplay -f rawvideo -pixel_format bgr0 -video_size 1920x1080 -\n  consumer pipe --frames 10 > frames.raw"
+    )]
     Pipe {
         /// Stop after this many frames.
         #[arg(long, value_name = "N")]
@@ -138,6 +151,9 @@ enum Cmd {
         every_frame: bool,
     },
     /// Save one frame as PNG.
+    #[command(
+        after_help = "Examples:\n  consumer snapshot frame.png\n  consumer snapshot --stream cam1 --wait 10s cam1.png"
+    )]
     Snapshot {
         /// The PNG file to write.
         #[arg(value_name = "FILE.png")]
@@ -178,6 +194,9 @@ enum Cmd {
         frames: Option<u64>,
     },
     /// Start a producer (in a child process) and view its stream; no display: stats.
+    #[command(
+        after_help = "Examples:\n  consumer demo\n  consumer demo --size 1920x1080 --fps 30\n  consumer demo --headless-for 10s"
+    )]
     Demo {
         /// Frame size of the demo stream.
         #[arg(long, default_value = "1280x720", value_name = "WxH")]
@@ -232,28 +251,34 @@ The queue holds 10 messages: where seqs jump, one {\"dropped\": k} line says how
 #[derive(Debug, Subcommand)]
 enum CtlCmd {
     /// Stop publishing (the heartbeat goes on); done once no further frame follows.
+    #[command(after_help = CTL_EXAMPLES)]
     Pause,
     /// Publish again.
+    #[command(after_help = CTL_EXAMPLES)]
     Resume,
     /// Change the frame rate (0: as fast as the source gives frames).
+    #[command(after_help = CTL_EXAMPLES)]
     Fps {
         /// Frames per second.
         #[arg(value_name = "N")]
         fps: f64,
     },
     /// Change the frame format live (the producer makes a new region, epoch + 1).
+    #[command(after_help = CTL_EXAMPLES)]
     Format {
         /// WIDTHxHEIGHT, optionally :PIXFMT (bgra, rgb24, gray8, yuyv, i420).
         #[arg(value_name = "WxH[:PIXFMT]")]
         format: String,
     },
     /// Switch the test pattern.
+    #[command(after_help = CTL_EXAMPLES)]
     Pattern {
         /// moving or bars.
         #[arg(value_name = "moving|bars")]
         pattern: frame_vocab::PatternKind,
     },
     /// Round trips to the producer, like ping(8).
+    #[command(after_help = CTL_EXAMPLES)]
     Ping {
         /// How many requests.
         #[arg(long, short, default_value_t = 1, value_name = "N")]
@@ -263,6 +288,7 @@ enum CtlCmd {
         interval: Duration,
     },
     /// Stop the producer cleanly.
+    #[command(after_help = CTL_EXAMPLES)]
     Shutdown,
 }
 
