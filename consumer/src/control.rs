@@ -68,7 +68,7 @@ pub fn exit_code(error: &anyhow::Error) -> Option<u8> {
     }
     if let Some(e) = error.downcast_ref::<CtlError>() {
         return match e {
-            CtlError::Interrupted => Some(130),
+            e if e.is_interrupted() => Some(130),
             e if e.is_no_producer() => Some(3),
             e if e.is_timeout() => Some(4),
             _ => None,
@@ -179,7 +179,7 @@ fn ping(
                 writeln!(out, "reply from stream {name}: seq={n} time={ms:.3} ms")?;
                 rtts.push(ms);
             }
-            Err(CtlError::Timeout { .. }) => {
+            Err(CtlError::Control(control_msg::ControlError::Timeout { .. })) => {
                 writeln!(
                     out,
                     "no reply from stream {name}: seq={n} (within {timeout:?})"
@@ -210,10 +210,10 @@ fn ping(
         )?;
     }
     if lost == count {
-        return Err(CtlError::Timeout {
+        return Err(CtlError::from(control_msg::ControlError::Timeout {
             name: name.clone(),
             timeout,
-        }
+        })
         .into());
     }
     Ok(ExitCode::SUCCESS)

@@ -1,18 +1,16 @@
 //! `consumer ctl`: commands to a stream's producer, each answered (done, or refused with
 //! the reason) within a deadline, from a process that takes no seat.
 //!
-//! A [`Controller`] claims one of the stream's reply queues (shm-frames' [`ReplyLock`]:
-//! an OFD lock on the queue's own region byte), opens that queue (made by the producer)
-//! and the command queue, and sends each command as a `Request` with a fresh id; the
-//! producer answers with one `Reply` naming that id, on that queue only. Replies with
-//! another id (a dead `ctl`'s leftovers) are skipped.
+//! [`Controller::open`] waits for a live producer (looked at with `peek`, which changes
+//! nothing), claims one of the stream's reply queues (shm-frames' [`ReplyLock`]: an OFD
+//! lock on the queue's own region byte) and hands it to control-msg's
+//! [`control_msg::Controller`], which sends each command as a `Request` with a fresh id
+//! and waits for the one `Reply` that names it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use control_msg::{
-    Command, CommandSender, Event, EventReceiver, Outcome, Request, Sent, queue::RecvError,
-};
+use control_msg::{Answer, ControlError};
 use frame_vocab::{Deadline, StreamName};
 use shm_frames::{Health, PeekError, Peeked, ReplyLock, ReplyLockError, peek};
 
@@ -36,54 +34,10 @@ pub enum CtlError {
     /// No reply queue could be claimed or opened.
     #[error(transparent)]
     ReplyLock(#[from] ReplyLockError),
-    /// The producer has no reply queues (another kind of producer: GStreamer's
-    /// framepipesink or Python's Writer, which take commands but do not answer).
-    #[error("stream {name}'s producer does not answer requests (no reply queue .c{index})")]
-    NoReplyQueue {
-        /// The stream.
-        name: StreamName,
-        /// The queue.
-        index: u32,
-        /// Why it could not be opened.
-        #[source]
-        source: control_msg::OpenError,
-    },
-    /// The command queue could not be opened.
-    #[error("cannot open stream {name}'s command queue")]
-    Commands {
-        /// The stream.
-        name: StreamName,
-        /// Why.
-        #[source]
-        source: control_msg::OpenError,
-    },
-    /// The command queue is full: the producer does not read it (stopped or hung).
-    #[error("the producer of stream {name} does not read its commands (its queue is full)")]
-    QueueFull {
-        /// The stream.
-        name: StreamName,
-    },
-    /// Sending failed.
-    #[error("cannot send to stream {name}")]
-    Send {
-        /// The stream.
-        name: StreamName,
-        /// Why.
-        #[source]
-        source: control_msg::SendError,
-    },
-    /// Receiving failed.
-    #[error("cannot receive the reply")]
-    Recv(#[from] RecvError),
-    /// No answer within the deadline.
-    #[error("no answer from the producer of stream {name} within {timeout:?} (stopped or hung?)")]
-    Timeout {
-        /// The stream.
-        name: StreamName,
-        /// The deadline.
-        timeout: Duration,
-    },
-    /// SIGINT or SIGTERM.
+    /// The request itself: no reply queue, a full or failing queue, no answer in time.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// SIGINT or SIGTERM while waiting for the producer.
     #[error("interrupted")]
     Interrupted,
 }
@@ -99,27 +53,16 @@ impl CtlError {
 
     /// Whether the error is a deadline that passed (exit code 4).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, CtlError::Timeout { .. } | CtlError::QueueFull { .. })
+        matches!(self, CtlError::Control(e) if e.is_timeout())
     }
-}
 
-/// A request's answer and how long it took.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Answer {
-    /// The producer's answer.
-    pub outcome: Outcome,
-    /// From the send to the reply's receipt.
-    pub round_trip: Duration,
-}
-
-/// One `ctl` process's handle on a stream: a claimed reply queue and the command queue.
-#[derive(Debug)]
-pub struct Controller {
-    name: StreamName,
-    lock: ReplyLock,
-    replies: EventReceiver,
-    commands: CommandSender,
-    next_id: u64,
+    /// Whether SIGINT or SIGTERM ended it (exit code 130).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            CtlError::Interrupted | CtlError::Control(ControlError::Interrupted)
+        )
+    }
 }
 
 /// Waits until `name` has a live producer (its lock held, state Live), for at most `wait`.
@@ -150,6 +93,12 @@ fn await_producer(name: &StreamName, wait: Duration, stop: &AtomicBool) -> Resul
     }
 }
 
+/// One `ctl` process's handle on a stream: a claimed reply queue and the command queue.
+#[derive(Debug)]
+pub struct Controller {
+    inner: control_msg::Controller,
+}
+
 impl Controller {
     /// Waits (within `wait`) for a live producer of `name`, claims a reply queue and opens
     /// the command queue. Takes no seat: works beside a full stream.
@@ -161,90 +110,22 @@ impl Controller {
         await_producer(name, wait, stop)?;
         let lock = ReplyLock::claim(name)?;
         let index = lock.index();
-        let mut replies =
-            EventReceiver::open_reply(name, index).map_err(|source| CtlError::NoReplyQueue {
-                name: name.clone(),
-                index,
-                source,
-            })?;
-        // What a dead ctl left unread is not ours.
-        while replies.try_recv()?.is_some() {}
-        let commands = CommandSender::open(name).map_err(|source| CtlError::Commands {
-            name: name.clone(),
-            source,
-        })?;
-        // Ids unique to this process: its pid above, a counter below.
-        let next_id = u64::from(std::process::id()) << 32;
-        Ok(Controller {
-            name: name.clone(),
-            lock,
-            replies,
-            commands,
-            next_id,
-        })
+        let inner = control_msg::Controller::open(name, index, lock)?;
+        Ok(Controller { inner })
     }
 
     /// The reply queue this controller claimed (`k` of `.c<k>`).
     pub fn reply_queue(&self) -> u32 {
-        self.lock.index()
+        self.inner.reply_queue()
     }
 
     /// Sends `command` and waits at most `timeout` for its answer.
     pub fn request(
         &mut self,
-        command: Command,
+        command: control_msg::Command,
         timeout: Duration,
         stop: &AtomicBool,
     ) -> Result<Answer, CtlError> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let request = Command::Request(Box::new(Request {
-            id,
-            reply: self.lock.index(),
-            command,
-        }));
-        let started = Instant::now();
-        let deadline = Deadline::after(timeout);
-        match self.commands.send(&request) {
-            Ok(Sent::Queued) => {}
-            Ok(Sent::DroppedFull) => {
-                return Err(CtlError::QueueFull {
-                    name: self.name.clone(),
-                });
-            }
-            Err(source) => {
-                return Err(CtlError::Send {
-                    name: self.name.clone(),
-                    source,
-                });
-            }
-        }
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return Err(CtlError::Interrupted);
-            }
-            // Slices, so a signal is noticed; the queue's fd is what is waited on.
-            let slice = Deadline::after(deadline.remaining().min(Duration::from_millis(100)));
-            match self.replies.recv_deadline(slice)? {
-                Some(Event::Reply {
-                    id: answered,
-                    outcome,
-                }) if answered == id => {
-                    return Ok(Answer {
-                        outcome,
-                        round_trip: started.elapsed(),
-                    });
-                }
-                // Another id (a dead ctl's leftover) or another kind: not ours.
-                Some(other) => tracing::debug!(?other, "skipped a reply that is not ours"),
-                None if deadline.expired() => {
-                    return Err(CtlError::Timeout {
-                        name: self.name.clone(),
-                        timeout,
-                    });
-                }
-                None => {}
-            }
-        }
+        Ok(self.inner.request(command, timeout, stop)?)
     }
 }

@@ -5,6 +5,7 @@
 //! - [`wire`]: pure [`encode`]/[`decode`] to and from at most [`MSG_SIZE`] bytes.
 //! - [`config`]: what a created queue asks the kernel for, and the limits that refuse it.
 //! - [`reply`]: requests with an id and a reply address, and their [`Outcome`]s.
+//! - [`controller`]: a [`Controller`] sends requests and waits for their answers.
 //! - [`queue`]: the stream's queues, created by its owner, opened by peers; sends never
 //!   block, receives wait on a CLOCK_MONOTONIC deadline.
 //! - [`stats`]: what each queue handle sent, dropped, received and rejected.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod controller;
 pub mod message;
 mod mqueue;
 pub mod queue;
@@ -22,6 +24,7 @@ pub mod stats;
 pub mod wire;
 
 pub use config::{ConfigProblem, KernelLimit, QueueConfig};
+pub use controller::{Answer, ControlError, Controller};
 pub use message::{Command, Event, MAX_FPS, valid_fps};
 pub use mqueue::{CreateError, OpenError};
 pub use queue::{

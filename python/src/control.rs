@@ -1,22 +1,17 @@
 //! `framepipe.Control` (commands to a stream's producer) and `framepipe.list()` (the
 //! streams of this user).
 //!
-//! `list` reads each region's header with a plain `read` of its first page, through
-//! `shm-frames`' public `offsets` (no mapping, no seat, nothing written), and asks the
-//! kernel who holds the name's abstract socket, as `frame-vocab`'s owner check does.
+//! `list` looks at each region through `shm_frames::peek`, as `consumer list` does: read
+//! only, the header pages only, no lock and no seat.
 
-use std::fs::File;
-use std::io::Read;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::{SocketAddr, UnixStream};
 use std::sync::Mutex;
 
 use control_msg::{Command, CommandSender, Sent, valid_fps};
-use frame_vocab::{FrameFormat, PatternKind, PixelFormat, StreamName};
+use frame_vocab::{PatternKind, StreamName};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use shm_frames::Peeked;
 
 use crate::errors;
 use crate::reader::stream_name;
@@ -112,99 +107,68 @@ impl Control {
     }
 }
 
-/// Where the regions live.
-const SHM_DIR: &str = "/dev/shm";
-
-/// The streams of this user: one dict per region in /dev/shm, with `name`, `width`,
-/// `height`, `format`, `seats`, `producer_pid` (`None` when no process holds the name)
-/// and `live` (whether one does); a region whose header this build cannot read has
-/// `error` instead of the format fields.
+/// The streams of this user, as `consumer list` shows them: one dict per region in
+/// /dev/shm, looked at read-only through `shm_frames::peek` (header pages only, no lock,
+/// no seat). Every dict has `name`, `state` (`live`, `stalled`, `stopping`, `replaced`,
+/// `leftover`, `starting` or `garbage`), `live` (whether a producer holds the name) and
+/// `producer_pid` (`None` for a leftover). A readable region adds `width`, `height`,
+/// `format`, `seats`, `seats_used`, `epoch`, `heartbeat_age` (seconds, `None` for a stamp
+/// in the future), `published`, `skipped` and `fps` (measured from the region's own
+/// publish timestamps, `None` with too few frames); an unreadable one adds `error`.
 #[pyfunction]
 pub fn list(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
-    let euid = nix::unistd::geteuid().as_raw();
-    let entries = std::fs::read_dir(SHM_DIR)
-        .map_err(|e| errors::error(format!("cannot list {SHM_DIR}: {e}")))?;
-    let mut names: Vec<StreamName> = entries
-        .flatten()
-        .filter(|entry| {
-            entry
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.uid() == euid)
-        })
-        .filter_map(|entry| StreamName::from_shm_file(entry.file_name().to_str()?))
-        .filter(StreamName::is_own)
-        .collect();
-    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    names
-        .iter()
-        .map(|name| {
-            let dict = PyDict::new(py);
-            dict.set_item("name", name.as_str())?;
-            match read_header(name) {
-                Ok(header) => {
-                    dict.set_item("width", header.format.width())?;
-                    dict.set_item("height", header.format.height())?;
-                    dict.set_item("format", header.format.pixel().name())?;
-                    dict.set_item("seats", header.seats)?;
-                }
-                Err(e) => dict.set_item("error", e)?,
+    let names = shm_frames::own_streams()
+        .map_err(|e| errors::error(format!("cannot list /dev/shm: {e}")))?;
+    let mut listed = Vec::with_capacity(names.len());
+    for name in &names {
+        let peeked = match shm_frames::peek(name) {
+            Ok(peeked) => peeked,
+            // Gone between the listing and the look.
+            Err(shm_frames::PeekError::NoStream { .. }) => continue,
+            Err(e) => Peeked::Unusable {
+                reason: errors::message(&e),
+                size: 0,
+                producer_alive: false,
+            },
+        };
+        let dict = PyDict::new(py);
+        dict.set_item("name", name.as_str())?;
+        match peeked {
+            Peeked::Region(view) => {
+                dict.set_item("state", view.health().as_str())?;
+                dict.set_item("live", view.producer_alive)?;
+                dict.set_item(
+                    "producer_pid",
+                    view.producer_alive.then_some(view.producer_pid),
+                )?;
+                dict.set_item("width", view.format.width())?;
+                dict.set_item("height", view.format.height())?;
+                dict.set_item("format", view.format.pixel().name())?;
+                dict.set_item("seats", view.seats)?;
+                dict.set_item("seats_used", view.seats_used())?;
+                dict.set_item("epoch", view.epoch)?;
+                dict.set_item("heartbeat_age", view.heartbeat_age.map(|a| a.as_secs_f64()))?;
+                dict.set_item("published", view.published)?;
+                dict.set_item("skipped", view.skipped_no_slot)?;
+                dict.set_item("fps", view.measured_fps)?;
             }
-            let holder = holder_pid(name);
-            dict.set_item("producer_pid", holder)?;
-            dict.set_item("live", holder.is_some())?;
-            Ok(dict)
-        })
-        .collect()
-}
-
-struct Header {
-    format: FrameFormat,
-    seats: u32,
-}
-
-/// Reads and validates the write-once fields of `name`'s header (a copy; nothing mapped).
-fn read_header(name: &StreamName) -> Result<Header, String> {
-    let path = format!("{SHM_DIR}{}", name.shm_name());
-    let mut bytes = Vec::with_capacity(4096);
-    File::open(&path)
-        .and_then(|file| file.take(4096).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read {path}: {e}"))?;
-    let field = |wanted: &str| -> Result<u64, String> {
-        let (_, offset, width) = shm_frames::offsets::LAYOUT_FIELDS
-            .iter()
-            .find(|(name, _, _)| *name == wanted)
-            .ok_or_else(|| format!("this build has no header field {wanted}"))?;
-        let raw = bytes
-            .get(*offset..offset + width)
-            .ok_or_else(|| format!("{path} is truncated"))?;
-        let mut le = [0u8; 8];
-        le[..raw.len()].copy_from_slice(raw);
-        Ok(u64::from_le_bytes(le))
-    };
-    let version = field("layout_version")?;
-    if version != u64::from(shm_frames::LAYOUT_VERSION) {
-        return Err(format!(
-            "layout version {version}, this build reads version {}",
-            shm_frames::LAYOUT_VERSION
-        ));
+            Peeked::Unusable {
+                reason,
+                producer_alive,
+                ..
+            } => {
+                let state = if producer_alive {
+                    "starting"
+                } else {
+                    "garbage"
+                };
+                dict.set_item("state", state)?;
+                dict.set_item("live", producer_alive)?;
+                dict.set_item("producer_pid", None::<u32>)?;
+                dict.set_item("error", reason)?;
+            }
+        }
+        listed.push(dict);
     }
-    let small = |v: u64, what: &str| u32::try_from(v).map_err(|_| format!("corrupt {what} {v}"));
-    let width = small(field("width")?, "width")?;
-    let height = small(field("height")?, "height")?;
-    let code = small(field("pixel_format")?, "pixel format")?;
-    let pixel =
-        PixelFormat::from_code(code).ok_or_else(|| format!("unknown pixel format {code}"))?;
-    let format = FrameFormat::new(width, height, pixel).map_err(|e| e.to_string())?;
-    let seats = small(field("seat_count")?, "seat count")?;
-    Ok(Header { format, seats })
-}
-
-/// The pid of the process holding `name` (its abstract socket), as the kernel states it
-/// (`SO_PEERCRED`); `None` when nobody does or it is another user's.
-fn holder_pid(name: &StreamName) -> Option<i32> {
-    let addr = SocketAddr::from_abstract_name(name.socket_name().as_bytes()).ok()?;
-    let stream = UnixStream::connect_addr(&addr).ok()?;
-    let cred =
-        nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
-    (cred.uid() == nix::unistd::geteuid().as_raw()).then(|| cred.pid())
+    Ok(listed)
 }

@@ -213,19 +213,35 @@ def test_verify_refuses_another_frame():
 
 def test_list_shows_the_stream(stream, producer):
     name = stream()
-    child = producer(name, "--size", "64x48", "--format", "gray8", "--seats", "2")
-    found = [s for s in framepipe.list() if s["name"] == name]
-    assert found == [
-        {
-            "name": name,
-            "width": 64,
-            "height": 48,
-            "format": "gray8",
-            "seats": 2,
-            "producer_pid": child.proc.pid,
-            "live": True,
-        }
-    ]
+    child = producer(name, "--size", "64x48", "--format", "gray8", "--seats", "2", "--fps", "100")
+    with framepipe.Reader(name) as reader:
+        reader.frame(timeout=5.0)
+        found = [s for s in framepipe.list() if s["name"] == name]
+    assert len(found) == 1, found
+    (entry,) = found
+    assert {k: entry[k] for k in ("name", "width", "height", "format", "seats")} == {
+        "name": name, "width": 64, "height": 48, "format": "gray8", "seats": 2,
+    }
+    assert entry["state"] == "live" and entry["live"] is True
+    assert entry["producer_pid"] == child.proc.pid
+    assert entry["seats_used"] == 1 and entry["epoch"] == 1
+    assert entry["published"] >= 1 and entry["skipped"] == 0
+    assert 0.0 <= entry["heartbeat_age"] < 1.0
+
+
+def test_list_shows_a_killed_producers_leftover_and_garbage(stream, producer):
+    import signal as signals
+
+    dead, junk = stream(), stream()
+    child = producer(dead, "--size", "64x48")
+    child.kill(signals.SIGKILL)
+    child.wait()
+    with open(f"/dev/shm/framepipe.{os.geteuid()}.{junk}", "wb") as f:
+        f.write(b"\x5a" * 8192)
+    states = {s["name"]: s for s in framepipe.list()}
+    assert states[dead]["state"] == "leftover" and states[dead]["live"] is False
+    assert states[dead]["producer_pid"] is None
+    assert states[junk]["state"] == "garbage" and "error" in states[junk]
 
 
 def test_readme_snippet_runs_under_dev_mode(stream, producer):

@@ -258,9 +258,12 @@ class Control:
         """The stream's name."""
 
 def list() -> list[dict[str, object]]:  # noqa: A001
-    """The streams of this user (read from each region's header, nothing attached):
-    ``name``, ``width``, ``height``, ``format``, ``seats``, ``producer_pid``, ``live``
-    (or ``error`` when the header is unreadable)."""
+    """The streams of this user, as ``consumer list`` shows them (read-only, header only,
+    no lock, no seat): ``name``, ``state`` (``live``, ``stalled``, ``stopping``,
+    ``replaced``, ``leftover``, ``starting``, ``garbage``), ``live``, ``producer_pid``;
+    for a readable region also ``width``, ``height``, ``format``, ``seats``,
+    ``seats_used``, ``epoch``, ``heartbeat_age`` (s), ``published``, ``skipped``, ``fps``;
+    else ``error``."""
 
 def verify(data: npt.NDArray[np.uint8] | bytes | bytearray, format: FrameFormatLike, seq: int) -> None:
     """Check that ``data`` is the whole moving-pattern frame ``seq`` of ``format``
