@@ -45,6 +45,12 @@ create_exception!(
 );
 create_exception!(
     framepipe,
+    Refused,
+    Error,
+    "The producer refused a command, with its reason (paused, unsupported, invalid...)."
+);
+create_exception!(
+    framepipe,
     FrameInUse,
     Error,
     "A numpy view of the previous frame is still alive: `del` it or use `copy()`."
@@ -132,5 +138,6 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("PermissionDenied", py.get_type::<PermissionDenied>())?;
     module.add("Corrupt", py.get_type::<Corrupt>())?;
     module.add("FrameInUse", py.get_type::<FrameInUse>())?;
+    module.add("Refused", py.get_type::<Refused>())?;
     Ok(())
 }

@@ -280,3 +280,22 @@ def test_every_frame_is_refused_by_a_no_backpressure_producer(stream, producer):
     # The refusal took no seat.
     with framepipe.Reader(name) as reader:
         assert reader.frame(timeout=5.0).seq >= 1
+
+
+def test_control_gets_the_producers_answers(stream, producer):
+    name = stream()
+    producer(name, "--size", "64x48", "--fps", "100")
+    control = framepipe.Control(name)
+    assert control.answers and control.timeout == 2.0
+    assert control.pause() is True  # answered once the producer has parked
+    with pytest.raises(framepipe.Refused, match="paused"):
+        control.fps(30)
+    assert control.resume() is True
+    rtt = control.ping()
+    assert isinstance(rtt, float) and 0.0 < rtt < HANG
+    assert control.format(32, 24) == (2, "32x24 bgra")
+    with framepipe.Reader(name) as reader:
+        assert reader.stream_format == "32x24 bgra"
+    with pytest.raises(ValueError):
+        control.format(0, 0)
+    assert control.shutdown() is True

@@ -162,6 +162,7 @@ def test_control_commands_reach_a_python_writer(stream):
     image = np.zeros((48, 64, 4), np.uint8)
     with framepipe.Writer(name, 64, 48) as writer, framepipe.Reader(name) as reader:
         control = framepipe.Control(name)
+        assert not control.answers  # a Python writer takes commands, answers none
         assert control.pause()
         wait_until(lambda: writer.paused, "Pause")
         assert writer.publish(image) is None and writer.dropped_paused == 1

@@ -36,6 +36,7 @@ from framepipe.errors import (
     NoProducer,
     PermissionDenied,
     ProducerGone,
+    Refused,
     Timeout,
 )
 
@@ -62,4 +63,5 @@ __all__ = [
     "PermissionDenied",
     "Corrupt",
     "FrameInUse",
+    "Refused",
 ]

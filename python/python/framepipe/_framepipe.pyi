@@ -31,6 +31,9 @@ class Corrupt(Error):
 class FrameInUse(Error):
     """A numpy view of the previous frame is still alive: ``del`` it or use ``copy()``."""
 
+class Refused(Error):
+    """The producer refused a command, with its reason (paused, unsupported, invalid...)."""
+
 class Frame:
     """One frame a :class:`Reader` took: metadata and zero-copy, read-only numpy views.
 
@@ -237,22 +240,40 @@ class Writer:
     ) -> None: ...
 
 class Control:
-    """Commands to a stream's producer (no seat needed). Each returns ``True`` when the
-    command was queued, ``False`` when the queue was full and it was dropped."""
+    """Commands to a stream's producer (no seat needed), as ``consumer ctl`` sends them.
 
-    def __init__(self, stream: str = "cam0") -> None: ...
+    Where the producer answers (the ``producer`` binary; ``answers`` is true), each method
+    waits up to ``timeout`` seconds for the answer and raises :class:`Refused` with the
+    producer's reason, or :class:`Timeout`. Where it cannot (a Python ``Writer``,
+    GStreamer's framepipesink), the command is only queued and the method returns whether
+    it was (``False``: the queue was full).
+    """
+
+    def __init__(self, stream: str = "cam0", timeout: float = 2.0) -> None: ...
     def pause(self) -> bool:
-        """Stop publishing (the heartbeat goes on)."""
+        """Stop publishing (the heartbeat goes on); answered once the producer has parked."""
     def resume(self) -> bool:
         """Publish again."""
     def fps(self, fps: float) -> bool:
         """Change the frame rate (0: as fast as the source gives frames)."""
     def pattern(self, pattern: Literal["moving", "bars"]) -> bool:
         """Switch the test pattern."""
+    def format(
+        self, width: int, height: int, pixel: PixelFormat | None = None
+    ) -> tuple[int, str] | bool:
+        """Change the stream's size (and pixel format; default: the stream's own):
+        ``(epoch, "WxH pixfmt")`` of the new region; readers follow it."""
     def shutdown(self) -> bool:
         """Stop the producer cleanly."""
-    def ping(self, nonce: int = 0) -> bool:
-        """Ask for a Pong on every seat's event queue."""
+    def ping(self, nonce: int = 0) -> float | bool:
+        """The round trip in seconds (or, where the producer does not answer, whether a
+        Ping was queued)."""
+    @property
+    def answers(self) -> bool:
+        """Whether the producer answers commands."""
+    @property
+    def timeout(self) -> float:
+        """How long each answer is waited for, in seconds."""
     @property
     def stream(self) -> str:
         """The stream's name."""

@@ -11,6 +11,7 @@ from framepipe._framepipe import (
     NoProducer,
     PermissionDenied,
     ProducerGone,
+    Refused,
     Timeout,
 )
 
@@ -22,4 +23,5 @@ __all__ = [
     "PermissionDenied",
     "Corrupt",
     "FrameInUse",
+    "Refused",
 ]
