@@ -17,6 +17,8 @@ mod layout;
 #[cfg(not(loom))]
 mod liveness;
 #[cfg(not(loom))]
+mod predict;
+#[cfg(not(loom))]
 mod reader;
 #[cfg(not(loom))]
 mod region;
@@ -34,6 +36,8 @@ pub mod testing;
 pub use error::{Corrupt, CreateError, OpenError, WaitError};
 #[cfg(not(loom))]
 pub use layout::{LAYOUT_VERSION, MAX_SEATS, SOURCE_BYTES, offsets};
+#[cfg(not(loom))]
+pub use predict::SpinBudget;
 #[cfg(not(loom))]
 pub use reader::{HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
 #[cfg(not(loom))]
