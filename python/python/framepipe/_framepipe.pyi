@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 PixelFormat = Literal["bgra", "rgb24", "gray8", "yuyv", "i420"]
-Strategy = Literal["block", "spin"]
+Strategy = Literal["block", "spin", "predict"]
 FrameFormatLike = str | tuple[int, int, str]
 
 class Error(Exception):
@@ -98,7 +98,11 @@ class Reader:
     """
 
     def __init__(
-        self, stream: str = "cam0", wait: float = 5.0, strategy: Strategy = "block"
+        self,
+        stream: str = "cam0",
+        wait: float = 5.0,
+        strategy: Strategy = "block",
+        spin_budget: float = 5.0,
     ) -> None: ...
     def frame(self, timeout: float = 1.0) -> Frame:
         """The newest frame newer than the last one, waiting up to ``timeout`` seconds.
