@@ -109,8 +109,8 @@ pub struct Reader {
     detached: bool,
     /// One clone per live [`OwnedFrame`]: while any lives, no new frame is taken.
     frames_out: Arc<()>,
-    /// What the `Predict` strategy learned (unused by the others).
-    predictor: Predictor,
+    /// What the `Predict` strategy learned (unused by the others; boxed, it is 1 KiB).
+    predictor: Box<Predictor>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -138,10 +138,10 @@ impl Reader {
             stats: ReaderStats::default(),
             detached: false,
             frames_out: Arc::new(()),
-            predictor: Predictor::new(match options.strategy {
+            predictor: Box::new(Predictor::new(match options.strategy {
                 WaitStrategy::Predict { spin_budget } => spin_budget,
                 _ => SpinBudget::ZERO,
-            }),
+            })),
             _not_sync: PhantomData,
         })
     }
