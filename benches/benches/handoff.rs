@@ -42,6 +42,13 @@ const PERIOD: &str = "FRAMEPIPE_BENCH_PERIOD_US";
 
 const SIZES: [(u32, u32); 3] = [(640, 480), (1920, 1080), (3840, 2160)];
 
+/// The paced cases (`paced/<fps>/<strategy>`): a publisher on absolute deadlines at these
+/// rates, 1920x1080, as a camera or `producer --fps` publishes.
+const PACED_FPS: [u32; 3] = [30, 60, 120];
+
+/// Seconds each paced case measures (`FRAMEPIPE_BENCH_PACED_SECS`, default 10).
+const PACED_SECS: &str = "FRAMEPIPE_BENCH_PACED_SECS";
+
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
         child(&role);
@@ -58,6 +65,7 @@ fn main() {
     let mut report = Report::default();
     bare(&mut c, &mut report, there);
     handoff(&mut c, &mut report, there);
+    paced(&mut c, &mut report, there);
     throughput(&mut c, &mut report, there);
     c.final_summary();
     report.finish();
@@ -77,8 +85,19 @@ fn bgra(width: u32, height: u32) -> FrameFormat {
 /// stream: shm-frames' fixtures kill the child (which also has PR_SET_PDEATHSIG) and unlink
 /// the stream's objects on drop, in that order.
 fn spawn_role(role: &str, size: (u32, u32), cpu: usize) -> (ChildProc, TestStream) {
+    spawn_role_with(role, size, cpu, &[])
+}
+
+/// [`spawn_role`] with more environment for the child.
+fn spawn_role_with(
+    role: &str,
+    size: (u32, u32),
+    cpu: usize,
+    envs: &[(&str, String)],
+) -> (ChildProc, TestStream) {
     let stream = TestStream::new("bench");
     let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
     cmd.env(ROLE, role)
         .env(STREAM, stream.as_str())
         .env(SIZE, format!("{}x{}", size.0, size.1))
@@ -116,13 +135,15 @@ fn child(role: &str) {
         }
     }
     let owner = StreamOwner::claim(&stream).expect("claim the bench stream");
-    let mut writer = RegionBuilder::new(&owner, format)
-        .create()
-        .expect("create region");
+    let period: Option<u64> = std::env::var(PERIOD).ok().and_then(|v| v.parse().ok());
+    let mut builder = RegionBuilder::new(&owner, format);
+    if let (Some(us), "paced") = (period, role) {
+        builder = builder.nominal_fps(1e6 / us as f64);
+    }
+    let mut writer = builder.create().expect("create region");
     let supervisor = writer.supervisor();
     // Threads inherit this process's pinning.
     let _heartbeat = Heartbeat::start(supervisor.clone());
-    let period: Option<u64> = std::env::var(PERIOD).ok().and_then(|v| v.parse().ok());
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
     let mut jittered_gap = || match period {
         Some(us) => Duration::from_micros(us),
@@ -143,6 +164,31 @@ fn child(role: &str) {
                 slot.publish(None);
             }
         },
+        // Publishes on absolute deadlines every PERIOD (a paced producer: no drift; its
+        // timer's lateness is the stream's jitter), touching only the first bytes.
+        "paced" => {
+            let period = Duration::from_micros(period.expect("a paced role has a period"));
+            let start = Instant::now();
+            for n in 1u32.. {
+                let due = start + period * n;
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                if let Some(mut slot) = writer.slot() {
+                    let seq = slot.seq();
+                    slot[..8].copy_from_slice(&seq.to_le_bytes());
+                    slot.publish(None);
+                }
+            }
+        }
+        // The same pacing for the bare primitives: stamp the probe word and post.
+        "paced-prober" => {
+            let period = Duration::from_micros(period.expect("a paced role has a period"));
+            let start = Instant::now();
+            for n in 1u32.. {
+                let due = start + period * n;
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                supervisor.probe(0);
+            }
+        }
         // The bare primitives: stamp the probe word and post the semaphore every GAP.
         "prober" => loop {
             std::thread::sleep(jittered_gap());
@@ -165,6 +211,8 @@ fn child(role: &str) {
 struct Report {
     latency: Vec<(String, Histogram<u64>)>,
     rates: Vec<(String, f64)>,
+    /// The consumer's CPU per paced case: (cpu, wall) summed over its samples.
+    cpu: Vec<(String, Duration, Duration)>,
 }
 
 impl Report {
@@ -184,6 +232,69 @@ impl Report {
     fn quantile_us(&self, case: &str, q: f64) -> Option<f64> {
         let (_, h) = self.latency.iter().find(|(name, _)| name == case)?;
         (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
+    }
+
+    fn cpu_percent(&self, case: &str) -> Option<f64> {
+        let (_, cpu, wall) = self.cpu.iter().find(|(name, ..)| name == case)?;
+        (!wall.is_zero()).then(|| 100.0 * cpu.as_secs_f64() / wall.as_secs_f64())
+    }
+
+    /// The paced cases as one table: handoff percentiles and the consumer's CPU.
+    fn paced_table(&self) -> String {
+        let mut out = String::from(
+            "\n| 1920x1080 paced | wait | samples | p50 us | p99 us | p99.9 us | consumer CPU % of a core |\n|---|---|---|---|---|---|---|\n",
+        );
+        for fps in PACED_FPS {
+            for case in PACED_CASES
+                .iter()
+                .map(|(c, _)| *c)
+                .chain(["semaphore_wake"])
+            {
+                let name = format!("paced/{fps}fps/{case}");
+                let Some((_, h)) = self.latency.iter().find(|(n, _)| *n == name) else {
+                    continue;
+                };
+                let q = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+                let cpu = self
+                    .cpu_percent(&name)
+                    .map_or("-".to_owned(), |c| format!("{c:.2}"));
+                out.push_str(&format!(
+                    "| {fps} fps | {case} | {} | {:.2} | {:.2} | {:.2} | {cpu} |\n",
+                    h.len(),
+                    q(0.5),
+                    q(0.99),
+                    q(0.999)
+                ));
+            }
+        }
+        out
+    }
+
+    /// The goals for Predict at 60 fps, met or not.
+    fn paced_goals(&self) -> Vec<String> {
+        let at = |case: &str, q: f64| self.quantile_us(&format!("paced/60fps/{case}"), q);
+        let mut goals = Vec::new();
+        if let (Some(p), Some(s)) = (at("predict", 0.5), at("spin", 0.5)) {
+            goals.push(format!(
+                "60 fps Predict p50 / Spin p50: {:.2} (goal <= 3): {}",
+                p / s,
+                met(p / s <= 3.0)
+            ));
+        }
+        if let (Some(p), Some(b)) = (at("predict", 0.99), at("block", 0.99)) {
+            goals.push(format!(
+                "60 fps Predict p99 / Block p99: {:.2} (goal <= 0.2): {}",
+                p / b,
+                met(p / b <= 0.2)
+            ));
+        }
+        if let Some(cpu) = self.cpu_percent("paced/60fps/predict") {
+            goals.push(format!(
+                "60 fps Predict consumer CPU: {cpu:.2}% of a core (goal <= 5%): {}",
+                met(cpu <= 5.0)
+            ));
+        }
+        goals
     }
 
     fn rate(&self, case: &str) -> Option<f64> {
@@ -209,6 +320,7 @@ impl Report {
         for (name, rate) in &self.rates {
             out.push_str(&format!("| {name} | {rate:.1} |\n"));
         }
+        out.push_str(&self.paced_table());
         out.push_str("\nRatios (targets in parentheses):\n");
         let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
         let mut line = |label: &str, value: Option<f64>, target: &str| {
@@ -264,6 +376,9 @@ impl Report {
             ),
             "1.0 = the pipeline costs nothing beyond the pixels",
         );
+        for goal in self.paced_goals() {
+            out.push_str(&format!("- {goal}\n"));
+        }
         println!("\n## handoff report\n\n{out}");
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/criterion/handoff-report.md");
@@ -326,6 +441,108 @@ fn handoff(c: &mut Criterion, report: &mut Report, there: usize) {
         }
         group.finish();
     }
+}
+
+/// The wait strategies of the paced cases.
+const PACED_CASES: [(&str, WaitStrategy); 4] = [
+    ("block", WaitStrategy::Block),
+    ("spin", WaitStrategy::Spin),
+    (
+        "spin_then_block_50us",
+        WaitStrategy::SpinThenBlock(Duration::from_micros(50)),
+    ),
+    ("predict", WaitStrategy::PREDICT),
+];
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+/// CPU time of this thread (the consumer's: the bench's main thread waits) so far.
+fn thread_cpu() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
+}
+
+/// Publish → held at camera-like rates, per wait strategy, with the consumer's CPU, beside
+/// the bare sleeping semaphore wake at the same rate. Criterion's warm-up doubles as the
+/// time Predict learns the rhythm; its samples are recorded too.
+fn paced(c: &mut Criterion, report: &mut Report, there: usize) {
+    let secs: u64 = std::env::var(PACED_SECS)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    for fps in PACED_FPS {
+        let period_us = (1_000_000 / fps).to_string();
+        let envs = [(PERIOD, period_us)];
+        let mut group = c.benchmark_group(format!("paced/{fps}fps"));
+        group
+            .sampling_mode(criterion::SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(secs));
+        {
+            let (_child, stream) = spawn_role_with("paced", (1920, 1080), there, &envs);
+            for (case, strategy) in PACED_CASES {
+                let mut reader = attach(&stream, strategy);
+                let name = format!("paced/{fps}fps/{case}");
+                paced_case(&mut group, report, &name, case, || {
+                    loop {
+                        let taken = reader.wait_frame(Duration::from_secs(5)).map(|frame| {
+                            let info = frame.info();
+                            black_box(frame[0]);
+                            info.taken_ns.saturating_sub(info.publish_ns)
+                        });
+                        match taken {
+                            Ok(ns) => return ns,
+                            // A shared VM can starve the child's heartbeat thread for a second:
+                            // attach again rather than lose the run (it shows in the log).
+                            Err(e) => {
+                                eprintln!("{name}: {e}; attaching again");
+                                reader.reopen(Duration::from_secs(30)).expect("reattach");
+                            }
+                        }
+                    }
+                });
+            }
+        }
+        let (_child, stream) = spawn_role_with("paced-prober", (64, 64), there, &envs);
+        let reader = attach(&stream, WaitStrategy::Block);
+        let name = format!("paced/{fps}fps/semaphore_wake");
+        paced_case(&mut group, report, &name, "semaphore_wake", || {
+            let stamp = reader.probe_wait(Deadline::after(Duration::from_secs(5)));
+            monotonic_ns().saturating_sub(stamp.expect("the prober stopped"))
+        });
+        group.finish();
+    }
+}
+
+/// [`latency`], also summing this thread's CPU time and the wall time over the samples.
+/// Criterion is given the wall time (about one period per sample), so it plans the number
+/// of samples by the stream's rate; the latencies go to the report only.
+fn paced_case(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    report: &mut Report,
+    name: &str,
+    case: &str,
+    mut sample: impl FnMut() -> u64,
+) {
+    let (mut cpu, mut wall) = (Duration::ZERO, Duration::ZERO);
+    group.bench_function(case, |b| {
+        b.iter_custom(|iters| {
+            let (cpu0, wall0) = (thread_cpu(), Instant::now());
+            for _ in 0..iters {
+                let ns = sample();
+                let _ = report.histogram(name).record(ns.max(1));
+            }
+            let elapsed = wall0.elapsed();
+            cpu += thread_cpu().saturating_sub(cpu0);
+            wall += elapsed;
+            elapsed
+        });
+    });
+    report.cpu.push((name.to_owned(), cpu, wall));
 }
 
 /// Benchmarks `sample` (one handoff per call, returning its latency in ns): criterion times

@@ -10,7 +10,7 @@ use consumer::view::ViewOptions;
 use consumer::y4m::Rate;
 use consumer::{Attach, parse_duration};
 use frame_vocab::{FrameFormat, PixelFormat, STREAM_ENV, StreamName};
-use shm_frames::{Delivery, WaitStrategy};
+use shm_frames::{Delivery, SpinBudget, WaitStrategy};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -60,6 +60,9 @@ struct Common {
     /// How long spin-then-block spins before it blocks.
     #[arg(long, global = true, default_value = "1ms", value_parser = parse_duration, value_name = "D")]
     spin_for: Duration,
+    /// The share of a core `predict` may spend spinning, 0% to 100% (0%: it blocks).
+    #[arg(long, global = true, default_value = "5%", value_parser = parse_budget, value_name = "P%")]
+    spin_budget: SpinBudget,
     /// More logs on stderr (-v debug, -vv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
@@ -77,6 +80,19 @@ enum Strategy {
     Spin,
     /// Spin for --spin-for, then block.
     SpinThenBlock,
+    /// Sleep until just before the next frame is due, spin across its window, then block
+    /// (spins at most --spin-budget of a core; an irregular stream is waited for as block).
+    Predict,
+}
+
+/// A spin budget: a percentage of one core, `5%` or `5`.
+fn parse_budget(text: &str) -> Result<SpinBudget, String> {
+    let number = text.trim().strip_suffix('%').unwrap_or(text.trim());
+    number
+        .parse::<f64>()
+        .ok()
+        .and_then(SpinBudget::from_percent)
+        .ok_or_else(|| format!("{text:?} is not a share of a core (use 0% to 100%, e.g. 5%)"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -420,6 +436,9 @@ impl Cli {
             Strategy::Block => WaitStrategy::Block,
             Strategy::Spin => WaitStrategy::Spin,
             Strategy::SpinThenBlock => WaitStrategy::SpinThenBlock(common.spin_for),
+            Strategy::Predict => WaitStrategy::Predict {
+                spin_budget: common.spin_budget,
+            },
         };
         let frames = |n: Option<u64>| match n {
             Some(0) => Err(ConfigError::ZeroFrames),
@@ -620,6 +639,27 @@ mod tests {
                 c.attach.strategy,
                 WaitStrategy::SpinThenBlock(Duration::from_millis(2))
             );
+        }
+    }
+
+    #[test]
+    fn predict_and_its_spin_budget() {
+        for cmd in [&["view"][..], &["stats"], &["pipe"], &["demo"]] {
+            let mut args = cmd.to_vec();
+            args.extend(["--strategy", "predict"]);
+            let c = config(&args).unwrap();
+            assert_eq!(c.attach.strategy, WaitStrategy::PREDICT, "{cmd:?}");
+        }
+        let budget = |b: &str| config(&["stats", "--strategy", "predict", "--spin-budget", b]);
+        for (text, percent) in [("0", 0.0), ("0%", 0.0), ("2.5%", 2.5), ("100%", 100.0)] {
+            let c = budget(text).unwrap();
+            let WaitStrategy::Predict { spin_budget } = c.attach.strategy else {
+                panic!("{:?}", c.attach.strategy)
+            };
+            assert_eq!(spin_budget.percent(), percent, "{text}");
+        }
+        for bad in ["101%", "101", "-1%", "lots", "5%%", "nan"] {
+            assert!(budget(bad).is_err(), "{bad}");
         }
     }
 

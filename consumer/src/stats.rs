@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use frame_vocab::FrameFormat;
 use serde::Serialize;
-use shm_frames::{Delivery, FrameRef};
+use shm_frames::{Delivery, FrameRef, WaitStrategy};
 
 use crate::error::Error;
 use crate::latency::{Latency, Percentiles};
@@ -54,6 +54,24 @@ pub struct Meter {
     lost_at: Option<u64>,
     handoff: Latency,
     capture: Latency,
+    strategy: WaitStrategy,
+    cpu_start: Duration,
+}
+
+/// CPU time this process has used so far, every thread counted (the clock is exact: it
+/// counts what the scheduler charged, whatever else runs on the machine).
+pub fn process_cpu() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
+}
+
+/// `cpu` as a percentage of one core over `wall`.
+fn percent_of_a_core(cpu: Duration, wall: Duration) -> f64 {
+    if wall.is_zero() {
+        return 0.0;
+    }
+    round(100.0 * cpu.as_secs_f64() / wall.as_secs_f64(), 2)
 }
 
 impl Meter {
@@ -73,6 +91,8 @@ impl Meter {
             lost_at: None,
             handoff: Latency::new(),
             capture: Latency::new(),
+            strategy: WaitStrategy::Block,
+            cpu_start: process_cpu(),
         }
     }
 
@@ -80,6 +100,17 @@ impl Meter {
     pub fn with_delivery(mut self, delivery: Delivery) -> Meter {
         self.delivery = delivery;
         self
+    }
+
+    /// Names the wait strategy the consumer uses, so the summary shows its CPU beside it.
+    pub fn strategy(mut self, strategy: WaitStrategy) -> Meter {
+        self.strategy = strategy;
+        self
+    }
+
+    /// CPU time the process used since the meter started.
+    pub fn cpu(&self) -> Duration {
+        process_cpu().saturating_sub(self.cpu_start)
     }
 
     /// Counts one frame (and verifies it if asked).
@@ -139,7 +170,9 @@ impl Meter {
 
     /// The summary so far.
     pub fn summary(&self, stream: &str, end: &End) -> Summary {
-        let seconds = self.elapsed().as_secs_f64();
+        let elapsed = self.elapsed();
+        let seconds = elapsed.as_secs_f64();
+        let cpu = self.cpu();
         Summary {
             frames: self.frames,
             seconds: round(seconds, 3),
@@ -166,6 +199,9 @@ impl Meter {
             delivery_lost_at: self.lost_at,
             untaken: 0,
             stalls: 0,
+            strategy: self.strategy.name(),
+            cpu_seconds: round(cpu.as_secs_f64(), 6),
+            cpu_percent: percent_of_a_core(cpu, elapsed),
         }
     }
 }
@@ -173,7 +209,7 @@ impl Meter {
 /// The final result of a measurement. Serialises (JSON) with exactly these keys first, in
 /// this order: frames, seconds, fps, skipped, torn, corrupt, restarts, handoff_us,
 /// capture_us; then stream, format, verified, end, renumbered, delivery, delivery_lost_at,
-/// untaken, stalls.
+/// untaken, stalls, strategy, cpu_seconds, cpu_percent.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     /// Frames taken.
@@ -216,6 +252,12 @@ pub struct Summary {
     /// Times the producer was seen stalled (alive, no heartbeat for a second) while the
     /// consumer kept its seat.
     pub stalls: u64,
+    /// The wait strategy (`block`, `spin`, `spin-then-block`, `predict`).
+    pub strategy: &'static str,
+    /// CPU time the consumer process used over the measurement, seconds.
+    pub cpu_seconds: f64,
+    /// That CPU time as a percentage of one core over the measurement.
+    pub cpu_percent: f64,
 }
 
 impl Summary {
@@ -251,6 +293,11 @@ impl fmt::Display for Summary {
             f,
             "handoff latency (publish -> held): {}",
             Us(self.handoff_us)
+        )?;
+        writeln!(
+            f,
+            "consumer cpu ({} wait): {:.2}% of a core ({:.3} s)",
+            self.strategy, self.cpu_percent, self.cpu_seconds
         )?;
         write!(
             f,
@@ -300,6 +347,8 @@ pub struct Progress {
     pub handoff_p50_us: Option<f64>,
     /// Handoff p99 so far, microseconds.
     pub handoff_p99_us: Option<f64>,
+    /// The consumer's CPU since the previous report, percent of a core.
+    pub cpu_percent: f64,
 }
 
 impl fmt::Display for Progress {
@@ -310,9 +359,10 @@ impl fmt::Display for Progress {
             self.seconds, self.frames, self.fps, self.skipped, self.torn, self.restarts
         )?;
         match (self.handoff_p50_us, self.handoff_p99_us) {
-            (Some(p50), Some(p99)) => write!(f, " p50 {p50:.1} us p99 {p99:.1} us"),
-            _ => f.write_str(" -"),
+            (Some(p50), Some(p99)) => write!(f, " p50 {p50:.1} us p99 {p99:.1} us")?,
+            _ => f.write_str(" -")?,
         }
+        write!(f, "  cpu {:.1}%", self.cpu_percent)
     }
 }
 
@@ -324,9 +374,11 @@ pub fn run(
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(End, Summary), Error> {
-    let mut meter =
-        Meter::new(session.format(), options.verify).with_delivery(session.attach().delivery);
+    let mut meter = Meter::new(session.format(), options.verify)
+        .with_delivery(session.attach().delivery)
+        .strategy(session.attach().strategy);
     let mut last_report = (Duration::ZERO, 0u64);
+    let mut last_cpu = meter.cpu();
     let end = loop {
         match session.step(SLICE, stop)? {
             Outcome::Frame(frame) => meter.frame(&frame),
@@ -338,6 +390,7 @@ pub fn run(
         let elapsed = meter.elapsed();
         if elapsed >= last_report.0 + PROGRESS_EVERY {
             let interval = (elapsed - last_report.0).as_secs_f64();
+            let cpu = meter.cpu();
             progress(&Progress {
                 seconds: elapsed.as_secs_f64(),
                 frames: meter.frames,
@@ -347,7 +400,9 @@ pub fn run(
                 restarts: meter.restarts,
                 handoff_p50_us: meter.handoff.quantile_us(0.5),
                 handoff_p99_us: meter.handoff.quantile_us(0.99),
+                cpu_percent: percent_of_a_core(cpu - last_cpu, elapsed - last_report.0),
             });
+            last_cpu = cpu;
             last_report = (elapsed, meter.frames);
         }
         let done = match options.limit {
@@ -447,5 +502,32 @@ mod tests {
         );
         assert!(text.contains("torn not checked"), "{text}");
         assert!(text.contains("no frames"), "{text}");
+        assert!(text.contains("consumer cpu (block wait): "), "{text}");
+    }
+
+    #[test]
+    fn the_summary_shows_the_strategy_and_its_cpu() {
+        let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
+        let meter = Meter::new(format, false).strategy(WaitStrategy::PREDICT);
+        // Burn some CPU so the counter moves.
+        let mut x = 0u64;
+        while meter.cpu() < Duration::from_millis(5) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+        let value = summary(&meter);
+        assert_eq!(value["strategy"], "predict");
+        assert!(value["cpu_seconds"].as_f64().unwrap() >= 0.005, "{value}");
+        let percent = value["cpu_percent"].as_f64().unwrap();
+        assert!(percent > 0.0, "{value}");
+        let text = meter.summary("cam0", &End::Done).to_string();
+        assert!(text.contains("consumer cpu (predict wait): "), "{text}");
+        assert_eq!(
+            percent_of_a_core(Duration::from_millis(50), Duration::from_secs(1)),
+            5.0
+        );
+        assert_eq!(
+            percent_of_a_core(Duration::from_millis(50), Duration::ZERO),
+            0.0
+        );
     }
 }

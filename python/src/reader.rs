@@ -15,7 +15,7 @@ use frame_vocab::{FrameFormat, StreamName};
 use pyo3::exceptions::{PyStopIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use shm_frames::{Delivery, OwnedFrame, ReaderOptions, WaitError, WaitStrategy};
+use shm_frames::{Delivery, OwnedFrame, ReaderOptions, SpinBudget, WaitError, WaitStrategy};
 
 use crate::errors::{self, FrameInUse, NoProducer, ProducerGone};
 use crate::fork::ForkSafe;
@@ -43,12 +43,20 @@ pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
         .map_err(|_| PyValueError::new_err(format!("{what} must be finite seconds >= 0")))
 }
 
-fn strategy(name: &str) -> PyResult<WaitStrategy> {
+fn strategy(name: &str, spin_budget: f64) -> PyResult<WaitStrategy> {
     match name {
         "block" => Ok(WaitStrategy::Block),
         "spin" => Ok(WaitStrategy::Spin),
+        "predict" => {
+            let spin_budget = SpinBudget::from_percent(spin_budget).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "spin_budget {spin_budget} is not a share of a core (0 to 100 percent)"
+                ))
+            })?;
+            Ok(WaitStrategy::Predict { spin_budget })
+        }
         other => Err(PyValueError::new_err(format!(
-            "unknown strategy {other:?} (expected \"block\" or \"spin\")"
+            "unknown strategy {other:?} (expected \"block\", \"spin\" or \"predict\")"
         ))),
     }
 }
@@ -218,21 +226,24 @@ fn reopen(
 #[pymethods]
 impl Reader {
     /// Attaches to stream `stream` (waiting up to `wait` seconds for a producer) and
-    /// claims a seat. `strategy` is `"block"` (sleep on the seat's semaphore) or `"spin"`.
-    /// `every_frame=True` asks for every frame from the first one taken: the producer
-    /// waits for this reader (up to its stall timeout, then `Frame.demoted` is set).
+    /// claims a seat. `strategy` is `"block"` (sleep on the seat's semaphore), `"spin"`, or
+    /// `"predict"` (sleep until just before the next frame is due, spin across its window,
+    /// then block; it spins at most `spin_budget` percent of a core). `every_frame=True`
+    /// asks for every frame from the first one taken: the producer waits for this reader
+    /// (up to its stall timeout, then `Frame.demoted` is set).
     #[new]
-    #[pyo3(signature = (stream = "cam0", wait = 5.0, strategy = "block", every_frame = false))]
+    #[pyo3(signature = (stream = "cam0", wait = 5.0, strategy = "block", spin_budget = 5.0, every_frame = false))]
     fn new(
         py: Python<'_>,
         stream: &str,
         wait: f64,
         strategy: &str,
+        spin_budget: f64,
         every_frame: bool,
     ) -> PyResult<Reader> {
         let name = stream_name(stream)?;
         let wait = seconds(wait, "wait")?;
-        let strategy = self::strategy(strategy)?;
+        let strategy = self::strategy(strategy, spin_budget)?;
         let start = Instant::now();
         // In slices, so Ctrl-C interrupts a wait for a producer that never comes.
         let reader = loop {

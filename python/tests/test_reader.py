@@ -120,6 +120,25 @@ def test_iteration_ends_when_the_producer_stops(stream, producer):
     assert len(seqs) >= 20 and seqs == sorted(seqs)
 
 
+@pytest.mark.parametrize("strategy", ["spin", "predict"])
+def test_every_strategy_follows_a_paced_stream(stream, producer, strategy):
+    name = stream()
+    producer(name, "--size", "64x48", "--fps", "100", "--frames", "60")
+    with framepipe.Reader(name, strategy=strategy, spin_budget=5.0) as reader:
+        seqs = []
+        for frame in reader:
+            framepipe.verify(frame.array, frame.frame_format, frame.seq)
+            seqs.append(frame.seq)
+    assert seqs and seqs == sorted(set(seqs)) and seqs[-1] == 60
+
+
+def test_bad_strategies_and_budgets_are_value_errors(stream):
+    with pytest.raises(ValueError, match="unknown strategy"):
+        framepipe.Reader(stream(), wait=0.1, strategy="nap")
+    with pytest.raises(ValueError, match="spin_budget"):
+        framepipe.Reader(stream(), wait=0.1, strategy="predict", spin_budget=101.0)
+
+
 def test_no_producer(stream):
     with pytest.raises(framepipe.NoProducer, match="no producer"):
         framepipe.Reader(stream(), wait=0.2)

@@ -20,6 +20,7 @@ mod layout;
 mod liveness;
 #[cfg(not(loom))]
 mod peek;
+mod predict;
 #[cfg(not(loom))]
 mod reader;
 #[cfg(not(loom))]
@@ -45,6 +46,8 @@ pub use peek::{
     DeliveryMode, Health, Hold, PeekError, Peeked, ProducerState, RegionView, SeatStatus, SeatView,
     SlotView, measured_fps, own_streams, peek,
 };
+#[cfg(not(loom))]
+pub use predict::SpinBudget;
 #[cfg(not(loom))]
 pub use reader::{Delivery, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats, WaitStrategy};
 #[cfg(not(loom))]

@@ -12,6 +12,7 @@ use crate::layout::{
     Describe, FLAG_NO_BACKPRESSURE, Header, STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table,
 };
 use crate::liveness;
+use crate::predict::{self, Plan, Predictor, SpinBudget};
 use crate::protocol::{self, Look, SeatState, SeatWord, SlotTable, TakeCorrupt};
 use crate::region::Region;
 use crate::sem::Woken;
@@ -40,6 +41,30 @@ pub enum WaitStrategy {
     Spin,
     /// Spin for this long, then block.
     SpinThenBlock(Duration),
+    /// Learn the stream's rhythm, sleep until just before the next frame is due, spin across
+    /// the window it can arrive in, then block; spinning costs at most `spin_budget` of a
+    /// core. An irregular stream is waited for as `Block` (see `predict.rs`).
+    Predict {
+        /// The share of a core it may spend spinning (`SpinBudget::ZERO`: `Block`).
+        spin_budget: SpinBudget,
+    },
+}
+
+impl WaitStrategy {
+    /// `Predict` with the default spin budget (5% of a core).
+    pub const PREDICT: WaitStrategy = WaitStrategy::Predict {
+        spin_budget: SpinBudget::DEFAULT,
+    };
+
+    /// The strategy's name as the command line spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WaitStrategy::Block => "block",
+            WaitStrategy::Spin => "spin",
+            WaitStrategy::SpinThenBlock(_) => "spin-then-block",
+            WaitStrategy::Predict { .. } => "predict",
+        }
+    }
 }
 
 /// Which frames a reader is given.
@@ -103,6 +128,8 @@ pub struct Reader {
     detached: bool,
     /// One clone per live [`OwnedFrame`]: while any lives, no new frame is taken.
     frames_out: Arc<()>,
+    /// What the `Predict` strategy learned (unused by the others; boxed, it is 1 KiB).
+    predictor: Box<Predictor>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -130,6 +157,10 @@ impl Reader {
             stats: ReaderStats::default(),
             detached: false,
             frames_out: Arc::new(()),
+            predictor: Box::new(Predictor::new(match options.strategy {
+                WaitStrategy::Predict { spin_budget } => spin_budget,
+                _ => SpinBudget::ZERO,
+            })),
             _not_sync: PhantomData,
         })
     }
@@ -170,6 +201,7 @@ impl Reader {
     /// its own frame to go.
     pub fn wait_frame(&mut self, timeout: Duration) -> Result<FrameRef<'_>, WaitError> {
         let info = self.wait_take(timeout)?;
+        self.learn(&info);
         Ok(self.frame_ref(info))
     }
 
@@ -178,6 +210,7 @@ impl Reader {
     /// until it is dropped, wherever a reopen takes this reader meanwhile.
     pub fn wait_frame_owned(&mut self, timeout: Duration) -> Result<OwnedFrame, WaitError> {
         let info = self.wait_take(timeout)?;
+        self.learn(&info);
         Ok(OwnedFrame::new(
             Arc::clone(&self.seat),
             Arc::clone(&self.frames_out),
@@ -198,13 +231,22 @@ impl Reader {
         let deadline = Deadline::from_ns(start.saturating_add(timeout_ns));
         let slice_ns = LIVENESS_SLICE.as_nanos() as u64;
         let mut next_check = start.saturating_add(slice_ns);
-        let spin_until = match self.options.strategy {
-            WaitStrategy::Block => start,
-            WaitStrategy::Spin => u64::MAX,
-            WaitStrategy::SpinThenBlock(d) => {
-                start.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-            }
+        // Every strategy is one plan: sleep on the semaphore until `spin_from`, spin until
+        // `spin_until`, then sleep on the semaphore again.
+        let plan = match self.options.strategy {
+            WaitStrategy::Block => Plan::block(start),
+            WaitStrategy::Spin => Plan {
+                spin_from: start,
+                spin_until: u64::MAX,
+            },
+            WaitStrategy::SpinThenBlock(d) => Plan {
+                spin_from: start,
+                spin_until: start.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            },
+            WaitStrategy::Predict { .. } => self.predict_plan(start),
         };
+        let predicting = matches!(self.options.strategy, WaitStrategy::Predict { .. });
+        let (spin_from, spin_until) = (plan.spin_from, plan.spin_until);
         loop {
             let now = monotonic_ns();
             if now >= next_check || now >= deadline.as_ns() {
@@ -215,20 +257,34 @@ impl Reader {
                 }
             }
             let until = deadline.as_ns().min(next_check);
-            if now < spin_until {
+            if spin_from <= now && now < spin_until {
                 self.spin(until.min(spin_until));
+                if predicting {
+                    self.predictor.spun(monotonic_ns().saturating_sub(now));
+                }
                 if let Some(info) = self.take_with(Step::Look)? {
                     return Ok(info);
                 }
                 continue;
             }
+            // Before the spin window, sleep only until it opens.
+            let until = if now < spin_from {
+                until.min(spin_from)
+            } else {
+                until
+            };
             let sem = self.seat.region.sem(self.seat.index);
             match sem.wait_until(Deadline::from_ns(until)) {
                 // A wake is a hint to look again: a frame, or a state change.
                 Woken::Posted | Woken::Interrupted => {}
-                // No wake for a whole slice: the producer may have stopped waking us
-                // because garbage freed our seat.
-                Woken::TimedOut => self.check_seat()?,
+                Woken::TimedOut => {
+                    if predicting && until == spin_from {
+                        self.predictor.slept(spin_from, monotonic_ns());
+                    }
+                    // No wake for a whole slice: the producer may have stopped waking us
+                    // because garbage freed our seat.
+                    self.check_seat()?;
+                }
                 // A garbage semaphore: poll `latest` every millisecond instead (degraded
                 // latency, never a hang and never a busy loop).
                 Woken::Failed(_) => std::thread::sleep(
@@ -242,6 +298,32 @@ impl Reader {
             if let Some(info) = self.take_with(Step::AfterWake)? {
                 return Ok(info);
             }
+        }
+    }
+
+    /// The `Predict` strategy's plan for a wait starting at `now`.
+    fn predict_plan(&mut self, now: u64) -> Plan {
+        // Relaxed: a hint, written once before the region's magic.
+        let fps_milli = self
+            .seat
+            .region
+            .header()
+            .nominal_fps_milli
+            .load(Ordering::Relaxed);
+        let plan = self
+            .predictor
+            .plan(now, predict::nominal_period_ns(fps_milli));
+        if plan.sleeps_first(now) {
+            predict::tighten_timer_slack();
+        }
+        plan
+    }
+
+    /// Lets the `Predict` strategy learn from a frame taken.
+    fn learn(&mut self, info: &FrameInfo) {
+        if matches!(self.options.strategy, WaitStrategy::Predict { .. }) {
+            let epoch = self.seat.region.layout().epoch;
+            self.predictor.observe(epoch, info.seq, info.publish_ns);
         }
     }
 

@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 
 PixelFormat = Literal["bgra", "rgb24", "gray8", "yuyv", "i420"]
-Strategy = Literal["block", "spin"]
+Strategy = Literal["block", "spin", "predict"]
 FrameFormatLike = str | tuple[int, int, str]
 
 class Error(Exception):
@@ -108,6 +108,7 @@ class Reader:
         stream: str = "cam0",
         wait: float = 5.0,
         strategy: Strategy = "block",
+        spin_budget: float = 5.0,
         every_frame: bool = False,
     ) -> None:
         """``every_frame=True``: every frame from the first one taken, the producer waiting

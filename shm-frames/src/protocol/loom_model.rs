@@ -274,6 +274,67 @@ fn loom_slot_protocol() {
     });
 }
 
+/// The `Predict` strategy's wait switches mid-wait between the three moves every
+/// strategy has: a timed sleep on the semaphore that ends before any post (modelled as a
+/// `sem_trywait` that may or may not find one), then a bounded spin on `changed_since`,
+/// then a look, then a blocking sleep on the semaphore. Wherever the producer's publish
+/// lands among those switches, no wake is lost (loom would report the sleeper's deadlock)
+/// and the last frame is taken.
+#[test]
+fn loom_a_strategy_switch_mid_wait_loses_no_wake() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let consumer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                m.join(0, 1).expect("seat is free");
+                let mut last = 0;
+                loop {
+                    let mut found = look(&*m, 0, last);
+                    if found == Look::Nothing {
+                        // The timed sleep until the window opens: it ends with or without a
+                        // post, and the after-wake step follows either way.
+                        let _ = m.try_wait(0);
+                        found = after_wake(&*m, 0, last);
+                    }
+                    if found == Look::Nothing {
+                        // The spin across the window, cut short (bounded, as every spin).
+                        for _ in 0..2 {
+                            if changed_since(&*m, last) {
+                                break;
+                            }
+                            thread::yield_now();
+                        }
+                        found = look(&*m, 0, last);
+                    }
+                    if found == Look::Nothing {
+                        // The window closed: block.
+                        m.wait(0);
+                        found = after_wake(&*m, 0, last);
+                    }
+                    match found {
+                        Look::Taken(l) => {
+                            m.read(0, l, last);
+                            last = l.seq;
+                        }
+                        Look::Nothing => {}
+                        Look::Ended(state) => {
+                            assert_eq!(state, STATE_STOPPING);
+                            return last;
+                        }
+                        Look::Corrupt(c) => panic!("corrupt {c:?}"),
+                    }
+                }
+            })
+        };
+        let mut last_written = [0u64; SLOTS];
+        let slot = m.publish(1, None, &mut last_written);
+        m.publish(2, Some(slot), &mut last_written);
+        m.stop();
+        assert_eq!(consumer.join().unwrap(), 2, "the last frame was lost");
+    });
+}
+
 /// A consumer joins while the producer publishes its only frame and then goes quiet (a
 /// paused or slow source: no later post comes). The producer saw the seat free and did not
 /// wake it, so `go_live`'s fence must make the joiner's first look see that frame.
