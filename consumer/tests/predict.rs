@@ -70,9 +70,20 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
+/// `consumer pipe --every-frame` with `strategy`: every frame from its first take, so what
+/// the two strategies take can be compared however loaded the machine is (newest-frame
+/// consumers may each skip different frames). A wait strategy that lost a wake would
+/// stall the producer past its stall timeout and end the pipe with exit code 1.
 fn pipe(stream: &TestStream, strategy: &[&str], frames: u64) -> ChildProc {
     let frames = frames.to_string();
-    let mut args = vec!["pipe", "--stream", stream.as_str(), "--frames", &frames];
+    let mut args = vec![
+        "pipe",
+        "--every-frame",
+        "--stream",
+        stream.as_str(),
+        "--frames",
+        &frames,
+    ];
     args.extend(strategy);
     spawn_consumer(&args)
 }
