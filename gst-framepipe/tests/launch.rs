@@ -11,8 +11,6 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use control_msg::{Command as Ctl, CommandSender};
-use frame_vocab::{FrameFormat, PixelFormat};
 use gst::prelude::*;
 
 const W: usize = 640;
@@ -310,7 +308,7 @@ fn a_caps_change_upstream_of_the_sink_is_followed_by_framepipesrc() {
 }
 
 #[test]
-fn a_set_format_command_to_the_producer_is_followed_by_framepipesrc() {
+fn a_ctl_format_to_the_producer_is_followed_by_framepipesrc() {
     let stream = TestStream::new("gcp");
     let _producer = Child::spawn(
         framepipe(
@@ -332,10 +330,29 @@ fn a_set_format_command_to_the_producer_is_followed_by_framepipesrc() {
         None,
     );
     reader.expect("width=(int)320, height=(int)240", HANG);
-    let mut commands = CommandSender::open(&stream.name).unwrap();
-    let format = FrameFormat::new(160, 120, PixelFormat::Gray8).unwrap();
-    let sent = commands.send(&Ctl::SetFormat(format)).unwrap();
-    assert_eq!(sent, control_msg::Sent::Queued);
+    // The reverse direction: a person changes the stream with `consumer ctl format`; the
+    // producer answers with the new epoch and the source renegotiates.
+    let mut ctl = Child::spawn(
+        framepipe(
+            "consumer",
+            &[
+                "--stream",
+                stream.as_str(),
+                "ctl",
+                "format",
+                "160x120:gray8",
+            ],
+        ),
+        None,
+    );
+    let (status, lines) = ctl.wait_exit(HANG);
+    assert!(status.success(), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("160x120 gray8") && l.contains("epoch 2")),
+        "{lines:#?}"
+    );
     reader.expect(
         "format=(string)GRAY8, width=(int)160, height=(int)120",
         HANG,
