@@ -290,8 +290,17 @@ fn a_caps_change_upstream_of_the_sink_is_followed_by_framepipesrc() {
     .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let src = format!("stream={}", stream.as_str());
+    // A live 30 fps stream: the rhythm `predict` learns, lost at the new epoch.
     let reader = Child::spawn(
-        gst_launch(&["-v", "framepipesrc", &src, "wait=30000", "!", "fakesink"]),
+        gst_launch(&[
+            "-v",
+            "framepipesrc",
+            &src,
+            "wait=30000",
+            "strategy=predict",
+            "!",
+            "fakesink",
+        ]),
         None,
     );
     reader.expect("width=(int)640, height=(int)480", HANG);

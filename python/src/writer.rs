@@ -20,11 +20,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig};
+use control_msg::{CommandReceiver, EventSender, QueueConfig};
 use frame_vocab::{FrameFormat, StreamName, StreamOwner};
 use numpy::PyUntypedArray;
 use numpy::PyUntypedArrayMethods;
@@ -34,7 +34,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyTuple, PyWeakrefReference};
-use shm_frames::{MAX_SEATS, Published, RegionBuilder, Supervisor};
+use shm_frames::{MAX_SEATS, RegionBuilder, Supervisor};
 
 use crate::errors::{self, FrameInUse};
 use crate::fork::ForkSafe;
@@ -42,151 +42,14 @@ use crate::reader::{SLICE, own_stream_name};
 use crate::view::{self, SlotBuffer};
 use crate::vocab;
 
-/// How often the service thread stamps the heartbeat (DESIGN: at least every 100 ms).
-const BEAT: Duration = Duration::from_millis(50);
+mod frame;
+mod threads;
 
-/// Longest Python waits for the slot thread before calling it stuck (it never waits on
-/// anything but Python, so this only catches a bug).
-const SLOT_THREAD_DEADLINE: Duration = Duration::from_secs(10);
+pub use frame::WriteFrame;
 
-/// What the service thread tells Python, and what both threads share.
-struct Shared {
-    stop: AtomicBool,
-    paused: AtomicBool,
-    shutdown: AtomicBool,
-    /// The last SetFps asked for, as f64 bits; `u64::MAX` for none.
-    fps_bits: AtomicU64,
-    /// Commands this writer does not carry out (SetFormat, SetPattern).
-    refused: AtomicU64,
-    events: Mutex<Vec<Option<EventSender>>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Shared {
-    fn broadcast(&self, supervisor: &Supervisor, event: &Event) {
-        let mut events = lock(&self.events);
-        for (seat, sender) in events.iter_mut().enumerate() {
-            if let Some(sender) = sender {
-                let _ = sender.send(event);
-                // Consumers look at their queue after a wake.
-                supervisor.wake(seat as u32);
-            }
-        }
-    }
-}
-
-enum ToSlots {
-    /// Publish the slot held now, then pick the next.
-    Publish(Option<u64>),
-    /// Try again to pick a slot (after `NoSlot`).
-    Acquire,
-    /// Drop the held slot and end the stream.
-    Close,
-}
-
-enum FromSlots {
-    /// A free slot is held for Python: where its bytes are.
-    Ready { ptr: usize, len: usize },
-    /// No slot is free (only garbage holds cause this): the frame is skipped.
-    NoSlot,
-    /// The held slot was published.
-    Published(Published),
-}
-
-fn slot_thread(
-    mut writer: shm_frames::Writer,
-    shared: Arc<Shared>,
-    requests: Receiver<ToSlots>,
-    replies: Sender<FromSlots>,
-) {
-    let format = writer.format();
-    let supervisor = writer.supervisor();
-    loop {
-        let Some(mut slot) = writer.slot() else {
-            if replies.send(FromSlots::NoSlot).is_err() {
-                break;
-            }
-            match requests.recv() {
-                Ok(ToSlots::Acquire) => continue,
-                _ => break,
-            }
-        };
-        let ready = FromSlots::Ready {
-            ptr: slot.as_mut_ptr() as usize,
-            len: slot.len(),
-        };
-        if replies.send(ready).is_err() {
-            break;
-        }
-        match requests.recv() {
-            Ok(ToSlots::Publish(capture_ns)) => {
-                let mut events = lock(&shared.events);
-                let published = slot.publish_with(capture_ns, |seat, published| {
-                    if let Some(Some(sender)) = events.get_mut(seat as usize) {
-                        let _ = sender.send(&Event::FrameMeta {
-                            seq: published.seq,
-                            slot: published.slot,
-                            format,
-                            capture_ns: published.capture_ns,
-                            publish_ns: published.publish_ns,
-                            flags: 0,
-                        });
-                    }
-                });
-                drop(events);
-                if replies.send(FromSlots::Published(published)).is_err() {
-                    break;
-                }
-            }
-            // Only sent after NoSlot; here it just picks again.
-            Ok(ToSlots::Acquire) => {}
-            Ok(ToSlots::Close) | Err(_) => break,
-        }
-    }
-    // A clean end: tell every consumer, then the writer's drop sets Stopping, wakes every
-    // seat and unlinks the region.
-    shared.broadcast(&supervisor, &Event::Stopping);
-    drop(writer);
-}
-
-fn service_thread(supervisor: Supervisor, mut commands: CommandReceiver, shared: Arc<Shared>) {
-    // Relaxed: a flag polled every beat; the join that follows orders the rest.
-    while !shared.stop.load(Ordering::Relaxed) {
-        match commands.recv_timeout(BEAT) {
-            Ok(Some(command)) => apply(command, &supervisor, &shared),
-            Ok(None) => {}
-            // A broken queue: the region's header is authoritative; keep the heartbeat.
-            Err(_) => std::thread::sleep(BEAT),
-        }
-        supervisor.beat();
-    }
-    // Dropping `commands` unlinks the command queue.
-}
-
-fn apply(command: Command, supervisor: &Supervisor, shared: &Shared) {
-    // Relaxed everywhere: independent flags Python reads between frames.
-    match command {
-        Command::Hello { .. } | Command::Bye { .. } => {}
-        // No reply queues here (`consumer ctl` says so): served as the plain command.
-        Command::Request(asked) => apply(asked.command, supervisor, shared),
-        Command::SetFps { fps } => shared.fps_bits.store(fps.to_bits(), Ordering::Relaxed),
-        Command::Pause => shared.paused.store(true, Ordering::Relaxed),
-        Command::Resume => shared.paused.store(false, Ordering::Relaxed),
-        Command::Ping { nonce } => shared.broadcast(supervisor, &Event::Pong { nonce }),
-        Command::SetFormat(_) | Command::SetPattern(_) => {
-            shared.refused.fetch_add(1, Ordering::Relaxed);
-        }
-        Command::Shutdown => {
-            shared.shutdown.store(true, Ordering::Relaxed);
-            // Consumers see Stopping now, whatever Python is doing.
-            shared.broadcast(supervisor, &Event::Stopping);
-            supervisor.stop_stream();
-        }
-    }
-}
+use threads::{
+    FromSlots, SLOT_THREAD_DEADLINE, Shared, ToSlots, lock, service_thread, slot_thread,
+};
 
 /// The slot the slot thread holds for Python.
 struct Lease {
@@ -471,12 +334,7 @@ impl Writer {
     /// Do not keep the view or views of it past the block (see the class docs).
     #[pyo3(signature = (capture_ns = None))]
     fn frame(slf: &Bound<'_, Self>, capture_ns: Option<u64>) -> WriteFrame {
-        WriteFrame {
-            writer: slf.clone().unbind(),
-            capture_ns,
-            open: Mutex::new(None),
-            published: Mutex::new(None),
-        }
+        WriteFrame::new(slf.clone().unbind(), capture_ns)
     }
 
     /// Publishes `image`, a uint8 array of exactly the frame's shape (`(H, W, 4)` for
@@ -501,7 +359,7 @@ impl Writer {
         match copied {
             Ok(_) => {
                 frame.get().exit(py, false)?;
-                Ok(*lock(&frame.get().published))
+                Ok(frame.get().published_seq())
             }
             Err(e) => {
                 let _ = frame.get().exit(py, true);
@@ -639,183 +497,5 @@ impl Drop for Writer {
         {
             Python::attach(|py| state.close(py));
         }
-    }
-}
-
-/// The arrays and buffer of a frame being written.
-///
-/// `array` (handed out) is a view of `inner`, whose base is `buffer`. numpy collapses a
-/// view's base through arrays of the same type, so every view derived from `array` has
-/// `inner` as its base, and the references to `inner` beyond our own and `array`'s count
-/// exactly those views (names bound to `array` do not).
-struct Open {
-    array: Py<PyAny>,
-    inner: Py<PyAny>,
-    buffer: Py<SlotBuffer>,
-}
-
-/// One frame being written: `with writer.frame() as buf:` gives `buf`, a writable view
-/// of the free slot; the frame is published when the block ends.
-#[pyclass(module = "framepipe", frozen)]
-pub struct WriteFrame {
-    writer: Py<Writer>,
-    capture_ns: Option<u64>,
-    open: Mutex<Option<Open>>,
-    published: Mutex<Option<u64>>,
-}
-
-impl std::fmt::Debug for WriteFrame {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteFrame").finish()
-    }
-}
-
-impl WriteFrame {
-    /// Ends the block: seals the view, then publishes unless `failed`, paused, or views of
-    /// it live on.
-    fn exit(&self, py: Python<'_>, failed: bool) -> PyResult<()> {
-        let Some(open) = lock(&self.open).take() else {
-            return Err(errors::error("this frame's with block is not open"));
-        };
-        let array = open.array.bind(py);
-        let inner = open.inner.bind(py);
-        open.buffer.bind(py).get().seal();
-        array.getattr("flags")?.setattr("writeable", false)?;
-        inner.getattr("flags")?.setattr("writeable", false)?;
-        // Our `open.inner` and `array`'s base are expected; more are derived views.
-        let derived = references(inner)? - 2;
-        let writer = self.writer.get();
-        let name = &writer.name;
-        writer.with_state(py, |py, state| {
-            state.writing = false;
-            let lease = state.lease(py)?;
-            if derived > 0 {
-                let weak = PyWeakrefReference::new(array)?.unbind();
-                lease.stale = Some((open.inner.clone_ref(py), weak));
-                if failed {
-                    return Ok(());
-                }
-                return Err(FrameInUse::new_err(format!(
-                    "{derived} numpy view(s) of the frame being written to stream {name} \
-                     outlive its with block, so it was not published: `del` them (or copy \
-                     them); its slot is reused once they are gone"
-                )));
-            }
-            if failed {
-                return Ok(()); // Never seen by anyone: the slot is reused for the next frame.
-            }
-            if state.shared.paused.load(Ordering::Relaxed) {
-                state.paused_drops += 1;
-                return Ok(());
-            }
-            state.check_shutdown(name)?;
-            state
-                .to_slots
-                .send(ToSlots::Publish(self.capture_ns))
-                .map_err(|_| errors::error("the writer's slot thread has ended"))?;
-            match state.reply(py)? {
-                FromSlots::Published(published) => {
-                    state.lease = None;
-                    state.published += 1;
-                    *lock(&self.published) = Some(published.seq);
-                    Ok(())
-                }
-                _ => Err(errors::error("the writer's slot thread is out of step")),
-            }
-        })
-    }
-}
-
-impl Drop for WriteFrame {
-    fn drop(&mut self) {
-        // Entered but never exited (`__enter__` called by hand): the frame is abandoned,
-        // its slot stays reserved for the next one, and the writer may write again.
-        let open = self
-            .open
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(open) = open {
-            Python::attach(|py| {
-                open.buffer.bind(py).get().seal();
-                for array in [&open.array, &open.inner] {
-                    let _ = array
-                        .bind(py)
-                        .getattr("flags")
-                        .and_then(|flags| flags.setattr("writeable", false));
-                }
-                let _ = self.writer.get().with_state(py, |_, state| {
-                    state.writing = false;
-                    Ok(())
-                });
-                drop(open);
-            });
-        }
-    }
-}
-
-#[pymethods]
-impl WriteFrame {
-    /// A writable numpy view of the free slot, shaped like `Frame.array`.
-    fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let this = slf.get();
-        if lock(&this.open).is_some() {
-            return Err(errors::error("this frame's with block is already open"));
-        }
-        let writer = this.writer.get();
-        let format = writer.format;
-        let name = &writer.name;
-        let (inner, buffer) = writer.with_state(py, |py, state| {
-            state.check_shutdown(name)?;
-            if state.writing {
-                return Err(errors::error(format!(
-                    "a frame of stream {name} is already being written: one at a time"
-                )));
-            }
-            let supervisor = state.supervisor.clone();
-            let lease = state.lease(py)?;
-            if let Some((stale, array)) = &lease.stale {
-                let array_alive = array.bind(py).upgrade().is_some();
-                let derived = references(stale.bind(py))? - 1 - isize::from(array_alive);
-                if derived > 0 {
-                    return Err(FrameInUse::new_err(format!(
-                        "{derived} numpy view(s) of an unpublished frame of stream {name} are \
-                         still alive: `del` them before writing the next frame"
-                    )));
-                }
-                lease.stale = None;
-            }
-            let buffer = Bound::new(py, SlotBuffer::new(lease.ptr, lease.len, supervisor))?;
-            let inner = view::ndarray(buffer.as_any(), &view::frame_plane(format))?;
-            state.writing = true;
-            Ok((inner, buffer))
-        })?;
-        let array = inner.call_method0("view")?;
-        *lock(&this.open) = Some(Open {
-            array: array.clone().unbind(),
-            inner: inner.unbind(),
-            buffer: buffer.unbind(),
-        });
-        Ok(array)
-    }
-
-    #[pyo3(signature = (exc_type, _exc = None, _tb = None))]
-    fn __exit__(
-        &self,
-        py: Python<'_>,
-        exc_type: Option<&Bound<'_, PyAny>>,
-        _exc: Option<&Bound<'_, PyAny>>,
-        _tb: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<bool> {
-        let failed = exc_type.is_some_and(|t| !t.is_none());
-        self.exit(py, failed)?;
-        Ok(false)
-    }
-
-    /// The seq the frame was published with, `None` before (or if it was not).
-    #[getter]
-    fn seq(&self) -> Option<u64> {
-        *lock(&self.published)
     }
 }

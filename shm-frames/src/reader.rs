@@ -1,20 +1,22 @@
 //! The consumer side: attaching to a stream's seat and taking the newest frame.
 
+mod attach;
+mod options;
+
+pub use options::{Delivery, ReaderOptions, ReaderStats, WaitStrategy};
+
+use attach::{NotAlive, attach, producer_alive, state_error};
+
 use std::cell::Cell;
 use std::marker::PhantomData;
-use std::os::fd::BorrowedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::error::{Corrupt, OpenError, WaitError};
-use crate::layout::{
-    Describe, FLAG_NO_BACKPRESSURE, Header, STATE_LIVE, STATE_REPLACED, STATE_STOPPING, Table,
-};
-use crate::liveness;
+use crate::layout::{Describe, FLAG_NO_BACKPRESSURE, Table};
 use crate::predict::{self, Plan, Predictor, SpinBudget};
-use crate::protocol::{self, Look, SeatState, SeatWord, SlotTable, TakeCorrupt};
-use crate::region::Region;
+use crate::protocol::{self, Look, SlotTable, TakeCorrupt};
 use crate::sem::Woken;
 use crate::slot::{FrameInfo, FrameRef, OwnedFrame, Seat};
 use frame_vocab::format::FrameFormat;
@@ -30,88 +32,6 @@ pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often the Spin strategy yields the core (2 vCPUs are shared).
 const SPINS_PER_YIELD: u32 = 256;
-
-/// How a consumer waits for the next frame.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum WaitStrategy {
-    /// Sleep on the seat's semaphore (default): no CPU while waiting, one wake-up per frame.
-    #[default]
-    Block,
-    /// Poll `latest`: the lowest latency, at the cost of a busy core.
-    Spin,
-    /// Spin for this long, then block.
-    SpinThenBlock(Duration),
-    /// Learn the stream's rhythm, sleep until just before the next frame is due, spin across
-    /// the window it can arrive in, then block; spinning costs at most `spin_budget` of a
-    /// core. An irregular stream is waited for as `Block` (see `predict.rs`).
-    Predict {
-        /// The share of a core it may spend spinning (`SpinBudget::ZERO`: `Block`).
-        spin_budget: SpinBudget,
-    },
-}
-
-impl WaitStrategy {
-    /// `Predict` with the default spin budget (5% of a core).
-    pub const PREDICT: WaitStrategy = WaitStrategy::Predict {
-        spin_budget: SpinBudget::DEFAULT,
-    };
-
-    /// The strategy's name as the command line spells it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            WaitStrategy::Block => "block",
-            WaitStrategy::Spin => "spin",
-            WaitStrategy::SpinThenBlock(_) => "spin-then-block",
-            WaitStrategy::Predict { .. } => "predict",
-        }
-    }
-}
-
-/// Which frames a reader is given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Delivery {
-    /// The newest complete frame (default). The producer never waits for this reader;
-    /// frames it was too slow for are skipped and counted.
-    #[default]
-    Newest,
-    /// Every frame from the reader's first take on: the producer publishes frame n+1 only
-    /// once this reader has taken frame n. A reader that takes nothing for the producer's
-    /// stall timeout is dropped back to `Newest` ([`FrameInfo::demoted`]). Refused
-    /// ([`OpenError::NoBackpressure`]) by a producer that never waits.
-    EveryFrame,
-}
-
-/// How to attach to a stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReaderOptions {
-    /// How long to wait for a producer to appear (also when reopening).
-    pub wait: Duration,
-    /// How `wait_frame` waits.
-    pub strategy: WaitStrategy,
-    /// Which frames it is given, asked for when it takes its seat (and again on a reopen).
-    pub delivery: Delivery,
-}
-
-impl Default for ReaderOptions {
-    fn default() -> Self {
-        ReaderOptions {
-            wait: Duration::from_secs(5),
-            strategy: WaitStrategy::Block,
-            delivery: Delivery::Newest,
-        }
-    }
-}
-
-/// Counters of one reader.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ReaderStats {
-    /// Frames taken.
-    pub frames: u64,
-    /// Frames the reader was too slow for (published but never taken).
-    pub skipped: u64,
-    /// Times the reader moved to a new region (producer restart or format change).
-    pub reopens: u64,
-}
 
 /// A consumer bound to one seat of a stream. Takes one frame at a time (`FrameRef`
 /// borrows it mutably; an [`OwnedFrame`] blocks new frames while it lives) and is `!Sync`:
@@ -579,157 +499,4 @@ enum Step {
     Look,
     /// `protocol::after_wake`: after a semaphore wait returned.
     AfterWake,
-}
-
-/// The error for a region state other than Live.
-fn state_error(state: u32) -> Result<(), WaitError> {
-    match state {
-        STATE_LIVE => Ok(()),
-        STATE_STOPPING => Err(WaitError::Stopped),
-        STATE_REPLACED => Err(WaitError::Replaced),
-        other => Err(Corrupt::State(other).into()),
-    }
-}
-
-/// Why a producer does not look alive.
-enum NotAlive {
-    /// Its lock is free.
-    Dead,
-    /// Its lock is held, but its heartbeat is this old.
-    Hung(Duration),
-}
-
-fn producer_alive(header: &Header, fd: BorrowedFd<'_>) -> Result<(), NotAlive> {
-    // An error of the probe itself (never expected) counts as alive: such a producer, dead
-    // or not, is reported stalled once its heartbeat is old, and a restart replaces it.
-    if !liveness::is_held(fd, liveness::PRODUCER_BYTE).unwrap_or(true) {
-        return Err(NotAlive::Dead);
-    }
-    let beat = header.heartbeat_ns.load(Ordering::Relaxed);
-    let age = monotonic_ns().abs_diff(beat);
-    if age > HEARTBEAT_TIMEOUT.as_nanos() as u64 {
-        return Err(NotAlive::Hung(Duration::from_nanos(age)));
-    }
-    Ok(())
-}
-
-/// Opens the live region of `name` and claims a seat, retrying what may pass (no producer
-/// yet, one starting, one replacing its region, a dead consumer's seat awaiting reclaim)
-/// until `deadline`.
-fn attach(name: &StreamName, deadline: Deadline, delivery: Delivery) -> Result<Seat, OpenError> {
-    loop {
-        let (error, transient) = match attach_once(name, delivery) {
-            Ok(attached) => return Ok(attached),
-            Err((error, transient)) => (error, transient),
-        };
-        if !transient || deadline.expired() {
-            return Err(error);
-        }
-        // Nothing signals a name's creation; poll it (10 ms is short beside a producer's
-        // start-up, and this is not on any frame's path).
-        std::thread::sleep(deadline.remaining().min(Duration::from_millis(10)));
-    }
-}
-
-fn attach_once(name: &StreamName, delivery: Delivery) -> Result<Seat, (OpenError, bool)> {
-    let region = Region::open(name, |header, fd| usable(name, header, fd)).map_err(|e| {
-        let transient = e.is_transient();
-        (e, transient)
-    })?;
-    let mode = match delivery {
-        Delivery::Newest => protocol::Mode::Newest,
-        // Refused before a seat is claimed, so the refusal disturbs nobody.
-        Delivery::EveryFrame
-            if Describe::read(region.header()).flags & FLAG_NO_BACKPRESSURE != 0 =>
-        {
-            return Err((
-                OpenError::NoBackpressure {
-                    name: name.to_string(),
-                },
-                false,
-            ));
-        }
-        Delivery::EveryFrame => protocol::Mode::EveryFrame,
-    };
-    let (index, word) = claim_seat(&region, name, mode)?;
-    Ok(Seat {
-        region,
-        index,
-        word,
-        left: AtomicBool::new(false),
-    })
-}
-
-/// Whether a region whose layout is valid can take a new seat now, judged from its header
-/// alone: Live, and a producer that lives (holds its lock). A stalled one (lock held,
-/// heartbeat old) does: a consumer attaches and waits, as the ones already seated do.
-fn usable(name: &StreamName, header: &Header, fd: BorrowedFd<'_>) -> Result<(), OpenError> {
-    match header.state.load(Ordering::Acquire) {
-        STATE_LIVE => {}
-        STATE_STOPPING | STATE_REPLACED => {
-            return Err(OpenError::NotReady {
-                name: name.to_string(),
-            });
-        }
-        other => {
-            return Err(OpenError::BadLayout {
-                field: "state",
-                value: other.into(),
-            });
-        }
-    }
-    if let Err(NotAlive::Dead) = producer_alive(header, fd) {
-        return Err(OpenError::ProducerGone {
-            name: name.to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// Claims the first free seat: take its lock first (so no reclaimer acts on it), then
-/// compare-and-swap its exact word, drain its semaphore, go Live.
-fn claim_seat(
-    region: &Region,
-    name: &StreamName,
-    mode: protocol::Mode,
-) -> Result<(u32, SeatWord), (OpenError, bool)> {
-    let table = region.table();
-    let sys = |op, source| {
-        (
-            OpenError::Sys {
-                op,
-                object: region.object().to_owned(),
-                source,
-            },
-            false,
-        )
-    };
-    let mut awaiting_reclaim = false;
-    for seat in 0..region.layout().seats {
-        let byte = liveness::seat_byte(seat);
-        if !liveness::try_lock(region.fd(), byte).map_err(|e| sys("lock", e))? {
-            continue; // A live consumer sits here.
-        }
-        let observed = SeatWord(table.seat_word(seat as usize).load(Ordering::Relaxed));
-        let claimed = protocol::claim(&table, seat as usize, observed, std::process::id());
-        if let Some(claimed) = claimed {
-            protocol::set_delivery(&table, seat as usize, claimed, mode);
-            region.sem(seat).drain();
-            if let Some(live) = protocol::go_live(&table, seat as usize, claimed) {
-                return Ok((seat, live));
-            }
-        } else if observed.state() != SeatState::Free {
-            // Its lock is free but its word is not: a dead consumer's seat, which the
-            // producer reclaims on its next heartbeat.
-            awaiting_reclaim = true;
-        }
-        liveness::unlock(region.fd(), byte).map_err(|e| sys("unlock", e))?;
-    }
-    Err((
-        OpenError::AllSeatsTaken {
-            name: name.to_string(),
-            seats: region.layout().seats,
-        },
-        awaiting_reclaim,
-    ))
 }

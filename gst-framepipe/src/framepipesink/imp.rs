@@ -11,16 +11,22 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use control_msg::{Command, CommandReceiver, Event, EventSender, QueueConfig, Sent};
+use control_msg::{CommandReceiver, Event, EventSender, QueueConfig};
 use frame_vocab::{StreamName, StreamOwner, monotonic_ns};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
-use shm_frames::{MAX_SEATS, RegionBuilder, ReplaceError, Supervisor, Writer};
+use shm_frames::{RegionBuilder, ReplaceError, Supervisor, Writer};
 
 use crate::caps;
+
+mod service;
+mod settings;
+
+use service::{Shared, serve};
+use settings::{DEFAULT_MODE, DEFAULT_STREAM, Settings, parse_mode};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -37,78 +43,13 @@ const BEAT: Duration = Duration::from_millis(50);
 /// `unlock`).
 const SEAT_POLL: Duration = Duration::from_millis(10);
 
-const DEFAULT_STREAM: &str = frame_vocab::DEFAULT_STREAM;
-const DEFAULT_SEATS: u32 = 1;
-const DEFAULT_MODE: &str = "0600";
-const DEFAULT_WAIT_FOR_CONSUMERS: u32 = 0;
-const DEFAULT_STALL_TIMEOUT_MS: u32 = shm_frames::DEFAULT_STALL_TIMEOUT.as_millis() as u32;
-
-#[derive(Clone, Debug)]
-struct Settings {
-    stream: String,
-    seats: u32,
-    mode: String,
-    wait_for_consumers: u32,
-    no_backpressure: bool,
-    /// Milliseconds; 0 waits for an every-frame consumer as long as it lives.
-    stall_timeout_ms: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            stream: DEFAULT_STREAM.to_owned(),
-            seats: DEFAULT_SEATS,
-            mode: DEFAULT_MODE.to_owned(),
-            wait_for_consumers: DEFAULT_WAIT_FOR_CONSUMERS,
-            no_backpressure: false,
-            stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
-        }
-    }
-}
-
 /// Longest one wait for an every-frame consumer lasts before `render` looks at the
 /// flushing flag (`unlock` also wakes it at once).
 const DELIVERY_SLICE: Duration = Duration::from_millis(100);
 
-/// Parses the `mode` property: DESIGN.md accepts 0600 and 0660, nothing else.
-fn parse_mode(mode: &str) -> Option<u32> {
-    let digits = mode.trim().trim_start_matches("0o");
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode @ (0o600 | 0o660)) => Some(mode),
-        _ => None,
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock only means another thread panicked; the data is still usable.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// What the streaming thread and the service thread share.
-#[derive(Debug)]
-struct Shared {
-    stop: AtomicBool,
-    /// The current region's supervisor (none before the first caps).
-    supervisor: Mutex<Option<Supervisor>>,
-    /// One event queue per seat (none where it could not be created).
-    events: Mutex<Vec<Option<EventSender>>>,
-}
-
-impl Shared {
-    /// Sends `event` to every occupied seat of the region `supervisor` follows, then wakes
-    /// the seat (consumers look at their queue after each wake). Never blocks.
-    fn broadcast(&self, supervisor: &Supervisor, event: &Event) {
-        let mut events = lock(&self.events);
-        for seat in supervisor.seats() {
-            if let Some(Some(sender)) = events.get_mut(seat.seat as usize)
-                && let Ok(Sent::DroppedFull) | Err(_) = sender.send(event)
-            {
-                gst::trace!(CAT, "event to seat {} dropped", seat.seat);
-            }
-            supervisor.wake(seat.seat);
-        }
-    }
 }
 
 /// The stream while the element is started.
@@ -177,69 +118,7 @@ impl ObjectSubclass for FramepipeSink {
 
 impl ObjectImpl for FramepipeSink {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("stream")
-                    .nick("Stream")
-                    .blurb(
-                        "Name of the framepipe stream to produce ([A-Za-z0-9_-]{1,32}; \
-                         per user, like `producer --stream`)",
-                    )
-                    .default_value(Some(DEFAULT_STREAM))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("seats")
-                    .nick("Seats")
-                    .blurb(
-                        "Number of consumers that may read at once (the region has \
-                         seats + 2 frame slots)",
-                    )
-                    .minimum(1)
-                    .maximum(MAX_SEATS as u32)
-                    .default_value(DEFAULT_SEATS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("mode")
-                    .nick("Mode")
-                    .blurb(
-                        "Permissions of the region and queues: 0600 (this user only) or \
-                         0660 (share with the group)",
-                    )
-                    .default_value(Some(DEFAULT_MODE))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("wait-for-consumers")
-                    .nick("Wait for consumers")
-                    .blurb(
-                        "Block rendering while fewer than this many consumers sit on the \
-                         stream (0: never wait), like shmsink's wait-for-connection",
-                    )
-                    .maximum(MAX_SEATS as u32)
-                    .default_value(DEFAULT_WAIT_FOR_CONSUMERS)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecBoolean::builder("no-backpressure")
-                    .nick("No backpressure")
-                    .blurb(
-                        "Never wait for any consumer: every-frame consumers are refused \
-                         (like `producer --no-backpressure`); otherwise render waits for \
-                         them, up to stall-timeout",
-                    )
-                    .default_value(false)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("stall-timeout")
-                    .nick("Stall timeout")
-                    .blurb(
-                        "Milliseconds an every-frame consumer may take nothing before it is \
-                         dropped back to newest-frame delivery; 0 waits for it as long as \
-                         it lives (like `producer --stall-timeout none`)",
-                    )
-                    .default_value(DEFAULT_STALL_TIMEOUT_MS)
-                    .mutable_ready()
-                    .build(),
-            ]
-        });
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(settings::param_specs);
         PROPERTIES.as_ref()
     }
 
@@ -639,129 +518,5 @@ impl FramepipeSink {
             - i128::from(base_time.nseconds())
             - i128::from(running_time.nseconds());
         u64::try_from((i128::from(mono_now) - age).max(0)).ok()
-    }
-}
-
-/// The service thread: heartbeat and seat reclaim every [`BEAT`], and the control queue.
-/// It shares no lock with the streaming thread across a frame.
-fn serve(
-    element: &glib::WeakRef<super::FramepipeSink>,
-    mut commands: CommandReceiver,
-    shared: &Shared,
-) {
-    let mut queue_ok = true;
-    while !shared.stop.load(Ordering::Relaxed) {
-        let first = if queue_ok {
-            match commands.recv_timeout(BEAT) {
-                Ok(command) => command,
-                Err(e) => {
-                    gst::warning!(CAT, "command queue failed, going on without it: {e}");
-                    queue_ok = false;
-                    None
-                }
-            }
-        } else {
-            std::thread::park_timeout(BEAT);
-            None
-        };
-        let supervisor = lock(&shared.supervisor).clone();
-        if let Some(supervisor) = &supervisor {
-            for seat in supervisor.beat() {
-                gst::info!(
-                    CAT,
-                    "reclaimed seat {} of dead consumer pid {}",
-                    seat.seat,
-                    seat.pid
-                );
-            }
-        }
-        let mut next = first;
-        // Bounded per tick (a full queue holds 10): a flood must not starve the heartbeat.
-        let mut budget = 32u32;
-        while let Some(command) = next {
-            apply(element, shared, supervisor.as_ref(), command);
-            budget -= 1;
-            next = if queue_ok && budget > 0 {
-                commands.try_recv().ok().flatten()
-            } else {
-                None
-            };
-        }
-    }
-    // Dropping the receiver unlinks the command queue.
-}
-
-/// Why the element refuses a command, or `None` if it serves it.
-fn refusal(command: &Command) -> Option<&'static str> {
-    match command {
-        Command::SetFps { .. } => Some("the pipeline sets the frame rate (videorate upstream)"),
-        Command::SetFormat(_) => Some("the pipeline's caps set the format (a capsfilter upstream)"),
-        Command::SetPattern(_) => {
-            Some("framepipesink draws no pattern: the pipeline makes the frames")
-        }
-        Command::Pause | Command::Resume => Some("the pipeline's state decides (set it to PAUSED)"),
-        Command::Shutdown => Some("the application that runs the pipeline decides when it ends"),
-        Command::Hello { .. } | Command::Bye { .. } | Command::Ping { .. } => None,
-        // No reply queues here (`consumer ctl` says so): judged as the plain command.
-        Command::Request(asked) => refusal(&asked.command),
-    }
-}
-
-fn apply(
-    element: &glib::WeakRef<super::FramepipeSink>,
-    shared: &Shared,
-    supervisor: Option<&Supervisor>,
-    command: Command,
-) {
-    if let Some(reason) = refusal(&command) {
-        // The control queue has no reply message yet (see the README): the refusal is a
-        // warning on the bus and in the log.
-        if let Some(element) = element.upgrade() {
-            gst::element_warning!(
-                element,
-                gst::CoreError::NotImplemented,
-                ("refused {command:?}: {reason}")
-            );
-        }
-        return;
-    }
-    match command {
-        Command::Hello { seat, pid } => gst::info!(CAT, "consumer pid {pid} on seat {seat}"),
-        Command::Bye { seat } => gst::info!(CAT, "consumer on seat {seat} left"),
-        Command::Ping { nonce } => {
-            if let Some(supervisor) = supervisor {
-                shared.broadcast(supervisor, &Event::Pong { nonce });
-            }
-        }
-        other => gst::debug!(CAT, "unexpected command {other:?}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use frame_vocab::FrameFormat;
-
-    #[test]
-    fn mode_accepts_only_0600_and_0660() {
-        assert_eq!(parse_mode("0600"), Some(0o600));
-        assert_eq!(parse_mode("660"), Some(0o660));
-        assert_eq!(parse_mode("0o660"), Some(0o660));
-        assert_eq!(parse_mode("0644"), None);
-        assert_eq!(parse_mode("0666"), None);
-        assert_eq!(parse_mode("rw"), None);
-    }
-
-    #[test]
-    fn commands_the_pipeline_decides_are_refused_with_a_reason() {
-        for command in [
-            Command::SetFps { fps: 30.0 },
-            Command::SetFormat(FrameFormat::new(64, 64, frame_vocab::PixelFormat::Bgra).unwrap()),
-            Command::SetPattern(frame_vocab::PatternKind::Bars),
-        ] {
-            assert!(refusal(&command).is_some(), "{command:?}");
-        }
-        assert_eq!(refusal(&Command::Ping { nonce: 7 }), None);
-        assert_eq!(refusal(&Command::Hello { seat: 0, pid: 1 }), None);
     }
 }

@@ -8,16 +8,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
-use frame_vocab::{Deadline, FrameFormat, StreamName, monotonic_ns};
+use frame_vocab::{Deadline, FrameFormat, StreamName};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::base_src::CreateSuccess;
 use gst_base::subclass::prelude::*;
-use shm_frames::{Delivery, FrameInfo, OpenError, Reader, ReaderOptions, WaitError, WaitStrategy};
+use shm_frames::{Delivery, OpenError, Reader, ReaderOptions, WaitError};
 
 use crate::caps;
+
+mod clock;
+mod settings;
+
+use settings::{DEFAULT_STREAM, Settings};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -30,75 +35,8 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Longest a wait blocks before it looks at the flushing flag again.
 const SLICE: Duration = Duration::from_millis(100);
 
-/// How long spin-then-block spins (as `consumer --strategy spin-then-block`).
-const SPIN_FOR: Duration = Duration::from_millis(2);
-
 /// Consecutive corrupt reads after which the element gives up with an error.
 const MAX_CONSECUTIVE_CORRUPT: u32 = 100;
-
-/// The latency is reported again when the measured one grows by more than this.
-const LATENCY_STEP: gst::ClockTime = gst::ClockTime::from_mseconds(1);
-
-/// The largest latency ever reported (a stalled producer is not a latency).
-const MAX_LATENCY: gst::ClockTime = gst::ClockTime::from_seconds(1);
-
-const DEFAULT_STREAM: &str = frame_vocab::DEFAULT_STREAM;
-const DEFAULT_WAIT_MS: u32 = 5000;
-const DEFAULT_WAIT_NEXT_PRODUCER: bool = false;
-
-/// How the seat waits for the next frame (`ReaderOptions::strategy`).
-#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, Default, glib::Enum)]
-#[repr(u32)]
-#[enum_type(name = "GstFramepipeSrcStrategy")]
-pub enum Strategy {
-    /// Sleep on the seat's semaphore.
-    #[default]
-    #[enum_value(name = "Block: sleep on the seat's semaphore (no CPU)", nick = "block")]
-    Block = 0,
-    /// Poll the latest frame.
-    #[enum_value(
-        name = "Spin: poll the latest frame (lowest latency, a busy core)",
-        nick = "spin"
-    )]
-    Spin = 1,
-    /// Spin briefly, then block.
-    #[enum_value(
-        name = "Spin then block: spin 2 ms, then sleep",
-        nick = "spin-then-block"
-    )]
-    SpinThenBlock = 2,
-}
-
-impl Strategy {
-    fn wait_strategy(self) -> WaitStrategy {
-        match self {
-            Strategy::Block => WaitStrategy::Block,
-            Strategy::Spin => WaitStrategy::Spin,
-            Strategy::SpinThenBlock => WaitStrategy::SpinThenBlock(SPIN_FOR),
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Settings {
-    stream: String,
-    wait_ms: u32,
-    strategy: Strategy,
-    wait_next_producer: bool,
-    every_frame: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            stream: DEFAULT_STREAM.to_owned(),
-            wait_ms: DEFAULT_WAIT_MS,
-            strategy: Strategy::default(),
-            wait_next_producer: DEFAULT_WAIT_NEXT_PRODUCER,
-            every_frame: false,
-        }
-    }
-}
 
 /// What the `stats` property reports.
 #[derive(Clone, Copy, Debug, Default)]
@@ -166,62 +104,7 @@ impl ObjectSubclass for FramepipeSrc {
 
 impl ObjectImpl for FramepipeSrc {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecString::builder("stream")
-                    .nick("Stream")
-                    .blurb(
-                        "Name of the framepipe stream to read ([A-Za-z0-9_-]{1,32}; per \
-                         user, like `consumer --stream`; USER/NAME for another user's \
-                         stream shared with a group of yours)",
-                    )
-                    .default_value(Some(DEFAULT_STREAM))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("wait")
-                    .nick("Wait (ms)")
-                    .blurb(
-                        "How long to wait for a producer, at start and after one is lost, \
-                         in milliseconds, like `consumer --wait`",
-                    )
-                    .default_value(DEFAULT_WAIT_MS)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecEnum::builder_with_default("strategy", Strategy::default())
-                    .nick("Strategy")
-                    .blurb("How the seat waits for the next frame")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("wait-next-producer")
-                    .nick("Wait for the next producer")
-                    .blurb(
-                        "When the producer stops or is lost, wait (for ever) for the next \
-                         one instead of sending EOS",
-                    )
-                    .default_value(DEFAULT_WAIT_NEXT_PRODUCER)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("every-frame")
-                    .nick("Every frame")
-                    .blurb(
-                        "Ask for every frame, not only the newest: the producer waits for this \
-                         seat, up to its stall timeout (then a warning, and newest-frame \
-                         delivery), like `consumer pipe --every-frame`",
-                    )
-                    .default_value(false)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
-                    .nick("Statistics")
-                    .blurb(
-                        "Frames taken, frames this seat was too slow for (skipped), moves \
-                         to a new region (reopens) and, with every-frame, the first frame \
-                         no longer guaranteed (delivery-lost-at; 0 while it holds)",
-                    )
-                    .read_only()
-                    .build(),
-            ]
-        });
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(settings::param_specs);
         PROPERTIES.as_ref()
     }
 
@@ -697,49 +580,5 @@ impl FramepipeSrc {
         }
         gst::element_imp_error!(self, gst::ResourceError::Read, ("cannot read a frame: {e}"));
         Err(gst::FlowError::Error)
-    }
-
-    /// Stamps PTS with the inverse of framepipesink's mapping:
-    /// `running_time = (clock_now − base_time) − (mono_now − capture_ns)`, unless
-    /// `do-timestamp` asks BaseSrc to stamp the push time. Also measures the latency.
-    fn stamp(&self, buffer: &mut gst::BufferRef, info: &FrameInfo) {
-        let obj = self.obj();
-        let age_ns = monotonic_ns().saturating_sub(info.capture_ns);
-        buffer.set_offset(info.seq);
-        if obj.does_timestamp() {
-            return;
-        }
-        self.measure_latency(gst::ClockTime::from_nseconds(age_ns));
-        let (Some(clock), Some(base_time)) = (obj.clock(), obj.base_time()) else {
-            return;
-        };
-        let Some(clock_now) = clock.time() else {
-            return;
-        };
-        let running = i128::from(clock_now.nseconds())
-            - i128::from(base_time.nseconds())
-            - i128::from(age_ns);
-        let pts = u64::try_from(running.max(0)).unwrap_or(0);
-        buffer.set_pts(gst::ClockTime::from_nseconds(pts));
-    }
-
-    /// Keeps the reported latency at the largest capture-to-push delay seen (capped), and
-    /// tells the pipeline when it grew.
-    fn measure_latency(&self, age: gst::ClockTime) {
-        let age = age.min(MAX_LATENCY);
-        let grew = {
-            let mut latency = lock(&self.latency);
-            let grew = age > *latency + LATENCY_STEP;
-            if grew {
-                *latency = age;
-            }
-            grew
-        };
-        if grew {
-            gst::debug!(CAT, imp = self, "latency now {age}");
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        }
     }
 }
