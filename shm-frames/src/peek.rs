@@ -16,8 +16,6 @@ use std::time::Duration;
 use memmap2::MmapOptions;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::mman::shm_open;
-use nix::sys::stat::{Mode, fstat};
 
 use crate::error::OpenError;
 use crate::layout::{
@@ -27,7 +25,7 @@ use crate::layout::{
 use crate::liveness;
 use crate::protocol::{self, Latest, NO_SLOT, SeatState, SeatWord};
 use crate::reader::HEARTBEAT_TIMEOUT;
-use crate::region::header_of;
+use crate::region::{ObjectError, header_of, open_object};
 use frame_vocab::clock::monotonic_ns;
 use frame_vocab::{FrameFormat, StreamName};
 
@@ -334,22 +332,13 @@ pub fn peek(name: &StreamName) -> Result<Peeked, PeekError> {
             _ => PeekError::Sys { op, object, source },
         }
     };
-    let fd = match shm_open(
-        object.as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => {
-            return Err(PeekError::NoStream {
-                name: name.to_string(),
-            });
-        }
-        Err(e) => return Err(sys("shm_open")(e)),
-    };
-    let stat = fstat(&fd).map_err(sys("fstat"))?;
-    // Before anything is read from it: another user's object is never used.
-    frame_vocab::access::check(&object, &stat, name)?;
+    let (fd, stat) = open_object(name, &object, OFlag::O_RDONLY).map_err(|e| match e {
+        ObjectError::Missing => PeekError::NoStream {
+            name: name.to_string(),
+        },
+        ObjectError::Sys { op, source } => sys(op)(source),
+        ObjectError::Refused(refused) => refused.into(),
+    })?;
     let size = stat.st_size.max(0) as u64;
     // F_OFD_GETLK needs no write access and changes nothing.
     let producer_alive = liveness::is_held(&fd, liveness::PRODUCER_BYTE).map_err(sys("fcntl"))?;

@@ -15,7 +15,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, posix_fallocate};
 use nix::sys::mman::{shm_open, shm_unlink};
-use nix::sys::stat::{Mode, fchmod, fstat};
+use nix::sys::stat::{FileStat, Mode, fchmod, fstat};
 use nix::unistd::ftruncate;
 
 use crate::error::{CreateError, OpenError};
@@ -69,6 +69,45 @@ pub(crate) fn header_of(map: &MmapRaw) -> &Header {
     // holds only atomics and an UnsafeCell<sem_t>, for which every bit pattern is valid, so
     // whatever another process wrote there, reading it is defined.
     unsafe { &*map.as_ptr().cast::<Header>() }
+}
+
+/// Why the object under a stream's name could not be opened and trusted; each caller turns
+/// it into its own error type.
+#[derive(Debug)]
+pub(crate) enum ObjectError {
+    /// Nothing under the name.
+    Missing,
+    /// `op` failed.
+    Sys { op: &'static str, source: Errno },
+    /// Its owner or mode is not the name's: another user's object, never used.
+    Refused(frame_vocab::access::Refused),
+}
+
+/// Opens the shm object `object` of stream `name` with `flags` (and `O_CLOEXEC`) and checks,
+/// before anything is read from it, that its owner and mode are the name's. Returns the fd
+/// and the `fstat` the check used (its size included). Every open of an existing region
+/// (a consumer's, `peek`'s, a `ctl`'s reply lock) goes through here.
+pub(crate) fn open_object(
+    name: &StreamName,
+    object: &str,
+    flags: OFlag,
+) -> Result<(OwnedFd, FileStat), ObjectError> {
+    let fd = match shm_open(object, flags | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Err(ObjectError::Missing),
+        Err(source) => {
+            return Err(ObjectError::Sys {
+                op: "shm_open",
+                source,
+            });
+        }
+    };
+    let stat = fstat(&fd).map_err(|source| ObjectError::Sys {
+        op: "fstat",
+        source,
+    })?;
+    frame_vocab::access::check(object, &stat, name).map_err(ObjectError::Refused)?;
+    Ok((fd, stat))
 }
 
 fn sys_open<'a>(op: &'static str, object: &'a str) -> impl FnOnce(Errno) -> OpenError + 'a {
@@ -264,22 +303,13 @@ impl Region {
         usable: impl FnOnce(&Header, BorrowedFd<'_>) -> Result<(), OpenError>,
     ) -> Result<Region, OpenError> {
         let object = name.shm_name();
-        let fd = match shm_open(
-            object.as_str(),
-            OFlag::O_RDWR | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => {
-                return Err(OpenError::NoProducer {
-                    name: name.to_string(),
-                });
-            }
-            Err(e) => return Err(sys_open("shm_open", &object)(e)),
-        };
-        let stat = fstat(&fd).map_err(sys_open("fstat", &object))?;
-        // Before anything is read from it: another user's object is never used.
-        frame_vocab::access::check(&object, &stat, name)?;
+        let (fd, stat) = open_object(name, &object, OFlag::O_RDWR).map_err(|e| match e {
+            ObjectError::Missing => OpenError::NoProducer {
+                name: name.to_string(),
+            },
+            ObjectError::Sys { op, source } => sys_open(op, &object)(source),
+            ObjectError::Refused(refused) => refused.into(),
+        })?;
         let size = stat.st_size.max(0) as u64;
         if size < HEADER_PAGES_BYTES as u64 {
             return Err(OpenError::Truncated {

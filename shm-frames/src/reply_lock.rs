@@ -15,7 +15,7 @@ use nix::sys::mman::shm_open;
 use nix::sys::stat::{Mode, fstat};
 
 use crate::liveness;
-use crate::region::Region;
+use crate::region::{ObjectError, Region, open_object};
 use frame_vocab::StreamName;
 
 pub use frame_vocab::REPLY_QUEUES;
@@ -81,21 +81,13 @@ impl ReplyLock {
             }
         };
         // Write access: an exclusive OFD lock needs it (a read lock could be shared).
-        let fd = match shm_open(
-            object.as_str(),
-            OFlag::O_RDWR | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => {
-                return Err(ReplyLockError::NoStream {
-                    name: name.to_string(),
-                });
-            }
-            Err(e) => return Err(sys("shm_open")(e)),
-        };
-        let stat = fstat(&fd).map_err(sys("fstat"))?;
-        frame_vocab::access::check(&object, &stat, name)?;
+        let (fd, _) = open_object(name, &object, OFlag::O_RDWR).map_err(|e| match e {
+            ObjectError::Missing => ReplyLockError::NoStream {
+                name: name.to_string(),
+            },
+            ObjectError::Sys { op, source } => sys(op)(source),
+            ObjectError::Refused(refused) => refused.into(),
+        })?;
         for index in 0..REPLY_QUEUES {
             if liveness::try_lock(&fd, liveness::reply_byte(index)).map_err(sys("lock"))? {
                 return Ok(ReplyLock {
