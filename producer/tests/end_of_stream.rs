@@ -1,13 +1,14 @@
 //! The end of a finite stream, across processes: the real `producer --frames N` stops while
-//! consumers of every wait strategy follow it, and each of them still takes frame N (the
-//! frame published just before `Stopping`), with every frame either taken or counted as
-//! skipped. Also the start gate `--wait-seats`.
+//! consumers of every wait strategy follow it, each with newest-frame and with every-frame
+//! delivery. Each of them still takes frame N (the frame published just before
+//! `Stopping`); a newest-frame one takes or counts as skipped every frame, an every-frame
+//! one takes all N. Also the start gate `--wait-seats`.
 
 use std::process::Command;
 use std::time::Duration;
 
 use shm_frames::testing::{ChildProc, HANG, TestStream};
-use shm_frames::{Reader, ReaderOptions, WaitError, WaitStrategy};
+use shm_frames::{Delivery, Reader, ReaderOptions, WaitError, WaitStrategy};
 
 const STRATEGIES: [WaitStrategy; 3] = [
     WaitStrategy::Block,
@@ -27,11 +28,11 @@ fn producer(stream: &TestStream, args: &[&str]) -> ChildProc {
     child
 }
 
-fn open(stream: &TestStream, strategy: WaitStrategy) -> Reader {
+fn open(stream: &TestStream, strategy: WaitStrategy, delivery: Delivery) -> Reader {
     let options = ReaderOptions {
         wait: HANG,
         strategy,
-        ..ReaderOptions::default()
+        delivery,
     };
     Reader::open(&stream.name, options).expect("attach")
 }
@@ -40,6 +41,7 @@ fn open(stream: &TestStream, strategy: WaitStrategy) -> Reader {
 #[derive(Debug)]
 struct Seen {
     strategy: WaitStrategy,
+    delivery: Delivery,
     first: u64,
     last: u64,
     taken: u64,
@@ -48,7 +50,9 @@ struct Seen {
 
 /// Takes frames until the producer stops; panics on anything but a clean stop.
 fn follow(mut reader: Reader) -> Seen {
-    let strategy = reader.options().strategy;
+    let ReaderOptions {
+        strategy, delivery, ..
+    } = reader.options();
     let mut first = 0;
     loop {
         match reader.wait_frame(HANG) {
@@ -58,12 +62,13 @@ fn follow(mut reader: Reader) -> Seen {
                 }
             }
             Err(WaitError::Stopped) => break,
-            Err(e) => panic!("{strategy:?}: {e}"),
+            Err(e) => panic!("{strategy:?} {delivery:?}: {e}"),
         }
     }
     let stats = reader.stats();
     Seen {
         strategy,
+        delivery,
         first,
         last: reader.last_seq(),
         taken: stats.frames,
@@ -71,8 +76,10 @@ fn follow(mut reader: Reader) -> Seen {
     }
 }
 
-/// One producer run of `frames` frames with a consumer of each strategy, gated so that all
-/// three sit before frame 1 is published.
+/// One producer run of `frames` frames with a consumer of each strategy and each delivery,
+/// gated so that all six sit before frame 1 is published. The stall timeout is off, so an
+/// every-frame consumer slowed by a loaded machine is waited for, never demoted: a frame
+/// it misses is a lost frame, not a timeout.
 fn one_round(frames: u64, fps: &str) {
     let stream = TestStream::new("eos");
     let n = frames.to_string();
@@ -84,30 +91,44 @@ fn one_round(frames: u64, fps: &str) {
             "--fps",
             fps,
             "--seats",
-            "3",
+            "6",
             "--wait-seats",
-            "3",
+            "6",
+            "--stall-timeout",
+            "none",
         ],
     );
-    let readers: Vec<Reader> = STRATEGIES.iter().map(|&s| open(&stream, s)).collect();
+    let readers: Vec<Reader> = [Delivery::Newest, Delivery::EveryFrame]
+        .into_iter()
+        .flat_map(|delivery| STRATEGIES.map(|strategy| (strategy, delivery)))
+        .map(|(strategy, delivery)| open(&stream, strategy, delivery))
+        .collect();
     let followers: Vec<_> = readers
         .into_iter()
         .map(|reader| std::thread::spawn(move || follow(reader)))
         .collect();
     for follower in followers {
         let seen = follower.join().expect("follower");
-        let strategy = seen.strategy;
+        let (strategy, delivery) = (seen.strategy, seen.delivery);
         assert_eq!(
             seen.last, frames,
-            "{strategy:?} lost the last frame: {seen:?}"
+            "{strategy:?} {delivery:?} lost the last frame: {seen:?}"
         );
         assert!(seen.first >= 1, "{seen:?}");
-        // Frames before the first take were published before this consumer looked.
-        assert_eq!(
-            seen.taken + seen.skipped,
-            frames - (seen.first - 1),
-            "every frame taken or counted as skipped: {seen:?}"
-        );
+        match delivery {
+            // Frames before the first take were published before this consumer looked.
+            Delivery::Newest => assert_eq!(
+                seen.taken + seen.skipped,
+                frames - (seen.first - 1),
+                "every frame taken or counted as skipped: {seen:?}"
+            ),
+            // Seated before frame 1 (`--wait-seats`): every frame, none skipped.
+            Delivery::EveryFrame => assert_eq!(
+                (seen.first, seen.taken, seen.skipped),
+                (1, frames, 0),
+                "every frame of the stream: {seen:?}"
+            ),
+        }
     }
     assert_eq!(producer.reap().code(), Some(0));
 }
@@ -135,7 +156,7 @@ fn wait_seats_publishes_nothing_before_the_consumer_sits() {
     // before this consumer could attach.
     let stream = TestStream::new("gate");
     let mut producer = producer(&stream, &["--frames", "1", "--wait-seats", "1"]);
-    let seen = follow(open(&stream, WaitStrategy::Block));
+    let seen = follow(open(&stream, WaitStrategy::Block, Delivery::Newest));
     assert_eq!((seen.first, seen.last, seen.taken), (1, 1, 1), "{seen:?}");
     assert_eq!(producer.reap().code(), Some(0));
 }
