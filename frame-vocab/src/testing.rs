@@ -303,9 +303,27 @@ impl ChildProc {
         }
     }
 
-    /// SIGKILL without reaping: the child stays a zombie until `reap`.
+    /// SIGKILL without reaping: the child stays a zombie until `reap`. It may still be
+    /// running for a moment after this returns; [`ChildProc::kill9_until_dead`] waits.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
+    }
+
+    /// SIGKILL, then waits until the child has died (its fds, sockets and locks released
+    /// by the kernel) without reaping it: it stays a zombie until `reap`, so its pid stays
+    /// taken. `waitid(WNOWAIT)` is the event; no deadline is needed, a SIGKILLed process
+    /// always dies.
+    pub fn kill9_until_dead(&mut self) {
+        use nix::sys::wait::{Id, WaitPidFlag, waitid};
+        self.kill9();
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        loop {
+            match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                // Dead (or already reaped elsewhere, which also means dead).
+                _ => return,
+            }
+        }
     }
 
     /// Waits for the child to exit (with a deadline that only catches hangs): its output

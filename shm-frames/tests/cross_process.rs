@@ -279,7 +279,9 @@ fn killed_producer_gives_producer_gone_and_restart_is_picked_up() {
 fn zombie_producer_does_not_block_a_new_one() {
     let stream = TestStream::new("zp");
     let mut first = producer(&stream, &[("FP_FPS", "100")]);
-    first.kill9(); // Not reaped: it stays a zombie while the next one starts.
+    // Dead, but not reaped: it stays a zombie while the next one starts (a producer still
+    // alive a moment after SIGKILL would rightly refuse the next one).
+    first.kill9_until_dead();
     let second = producer(&stream, &[("FP_FPS", "200")]);
     let mut reader = Reader::open(&stream.name, options(HANG)).unwrap();
     assert_eq!(reader.epoch(), 2);
@@ -294,7 +296,7 @@ fn dead_consumer_whose_pid_names_a_live_process_is_reclaimed() {
     let _producer = producer(&stream, &[("FP_SEATS", "1"), ("FP_FPS", "200")]);
     let mut holder = role("holder", &stream, &[]);
     holder.expect("HOLDING seat 0", HANG);
-    holder.kill9(); // A zombie consumer: never reaped before the seat must be free.
+    holder.kill9_until_dead(); // A zombie consumer: never reaped before the seat must be free.
     // Whatever the reclaimer did by now, make the seat look taken by a live process (us):
     // a Live word with our pid, and a hold. Only the free lock may decide.
     let mut raw = RawRegion::open(&stream);
