@@ -8,6 +8,7 @@
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use shm_frames::offsets;
@@ -41,8 +42,13 @@ struct Watched {
     largest_gap_ns: u64,
 }
 
-/// A newest-frame seat in this process, taking frames until `stop`.
-fn watch(stream: &TestStream, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Watched> {
+/// A newest-frame seat in this process, taking frames until `stop`; the seq of each frame
+/// it takes goes to `seen`.
+fn watch(
+    stream: &TestStream,
+    stop: Arc<AtomicBool>,
+    seen: Sender<u64>,
+) -> std::thread::JoinHandle<Watched> {
     let options = ReaderOptions {
         wait: HANG,
         strategy: WaitStrategy::Block,
@@ -60,6 +66,7 @@ fn watch(stream: &TestStream, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<
                     }
                     previous = Some(info.publish_ns);
                     frames += 1;
+                    let _ = seen.send(info.seq);
                 }
                 Err(WaitError::Timeout) => {}
                 Err(error) => panic!("the watcher lost the stream: {error}"),
@@ -72,17 +79,18 @@ fn watch(stream: &TestStream, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<
     })
 }
 
-/// Waits until the producer's published count passes `after` (a counter in the header;
-/// nothing signals it, so it is polled every millisecond, with a deadline).
-fn published_beyond(raw: &RawRegion, after: u64) -> u64 {
+/// Waits until the watcher takes a frame published after the first `after` (a seq is the
+/// producer's published count at its publish): that frame is the event, `HANG` the deadline.
+fn published_beyond(seen: &Receiver<u64>, after: u64) -> u64 {
     let deadline = Instant::now() + HANG;
     loop {
-        let published = raw.read(offsets::PUBLISHED, 8);
-        if published > after {
-            return published;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let seq = seen
+            .recv_timeout(left)
+            .expect("the producer stopped publishing");
+        if seq > after {
+            return seq;
         }
-        assert!(Instant::now() < deadline, "the producer stopped publishing");
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -91,7 +99,8 @@ fn killed_consumer_rounds(rounds: u32) {
     let mut source = producer(&stream);
     let raw = RawRegion::open(&stream);
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = watch(&stream, Arc::clone(&stop));
+    let (seen_tx, seen) = channel();
+    let watcher = watch(&stream, Arc::clone(&stop), seen_tx);
     let mut offsets_ms = Lcg(u64::from(std::process::id()));
     let mut published = raw.read(offsets::PUBLISHED, 8);
     let started = Instant::now();
@@ -114,10 +123,11 @@ fn killed_consumer_rounds(rounds: u32) {
             assert_ne!(status.code(), Some(101), "a consumer panicked");
         }
         // The producer's published count rises across every kill.
-        published = published_beyond(&raw, published);
+        published = published_beyond(&seen, published);
         assert_eq!(source.child.try_wait().unwrap(), None, "round {round}");
     }
     let elapsed = started.elapsed();
+    let published = raw.read(offsets::PUBLISHED, 8);
     stop.store(true, Ordering::Relaxed);
     let watched = watcher.join().expect("the watcher");
 

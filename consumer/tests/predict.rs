@@ -122,18 +122,21 @@ fn at_a_steady_rate_predict_takes_every_frame_block_takes() {
 #[test]
 fn across_a_rate_change_and_a_pause_nothing_is_missed_and_nothing_spins() {
     let stream = TestStream::new("pr-change");
-    let script =
-        Script::pattern(format(), "moving", 50.0).with(&["--seats", "2", "--wait-seats", "2"]);
+    let script = Script::pattern(format(), "moving", 50.0)
+        .with(&["--seats", "2", "--wait-seats", "2"])
+        .reporting(10);
     let producer = Producer::start(&stream, &script);
     let frames = 80u64;
     let block = pipe(&stream, &["--strategy", "block"], frames);
     let predict = pipe(&stream, &["--strategy", "predict"], frames);
     producer.expect("consumer(s) live: publishing");
-    // The scenario's pacing: let it learn 50 fps for a while before the change.
-    std::thread::sleep(Duration::from_millis(400));
+    // It learns 50 fps over 20 frames before the change, and 20 fps over at least 10 after
+    // it (the second report after the change's line).
+    producer.expect("filled frame 20");
     producer.command(&stream, &Ctl::SetFps { fps: 20.0 });
     producer.expect("SetFps 20");
-    std::thread::sleep(Duration::from_millis(500));
+    producer.expect("filled frame");
+    producer.expect("filled frame");
     producer.command(&stream, &Ctl::Pause);
     producer.expect("paused");
     // The frame due next is long past its window by now (pacing, not synchronisation).

@@ -65,6 +65,9 @@ pub struct Script {
     pub gated: bool,
     /// The source says it paces itself, as a camera does.
     pub camera: bool,
+    /// Every this many frames the source says "filled frame N" (0: never), so a test can
+    /// wait for the stream to have reached a frame.
+    pub report_every: u64,
 }
 
 impl Script {
@@ -81,7 +84,14 @@ impl Script {
             frames: Frames::Pattern,
             gated: false,
             camera: false,
+            report_every: 0,
         }
+    }
+
+    /// The same script, its source saying "filled frame N" every `frames` frames.
+    pub fn reporting(mut self, frames: u64) -> Script {
+        self.report_every = frames;
+        self
     }
 
     /// The same script, its source acting as a camera (it paces itself).
@@ -117,6 +127,7 @@ impl Producer {
             ("FP_ARGS", script.args.join(" ")),
             ("FP_GATED", u8::from(script.gated).to_string()),
             ("FP_CAMERA", u8::from(script.camera).to_string()),
+            ("FP_REPORT_EVERY", script.report_every.to_string()),
         ];
         let clip = match &script.frames {
             Frames::Pattern => None,
@@ -209,6 +220,7 @@ struct Scripted {
     clip: Vec<Vec<u8>>,
     gated: bool,
     camera: bool,
+    report_every: u64,
     next: usize,
 }
 
@@ -235,6 +247,7 @@ impl Scripted {
             clip,
             gated: env_or("FP_GATED", "0") == "1",
             camera: env_or("FP_CAMERA", "0") == "1",
+            report_every: env_or("FP_REPORT_EVERY", "0").parse().unwrap_or(0),
             next: 0,
         }
     }
@@ -264,6 +277,9 @@ impl FrameSource for Scripted {
                 return Ok(Filled::End);
             }
             self.gated = false;
+        }
+        if self.report_every > 0 && seq % self.report_every == 0 {
+            say(format!("filled frame {seq}"));
         }
         if let Some(pattern) = &mut self.pattern {
             return pattern.fill(seq, dst);
