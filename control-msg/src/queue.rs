@@ -133,13 +133,16 @@ impl EventSender {
         seat: u32,
         config: &QueueConfig,
     ) -> Result<EventSender, CreateError> {
-        let name = owner.name().event_queue_name(seat);
-        Ok(Sender::from_queue(Queue::create(
-            owner,
-            name,
-            MQ_OFlag::O_WRONLY,
-            config,
-        )?))
+        EventSender::create_named(owner, owner.name().event_queue_name(seat), config)
+    }
+
+    /// Creates the queue `name` of `owner`'s stream for the producer to write.
+    fn create_named(
+        owner: &StreamOwner,
+        name: String,
+        config: &QueueConfig,
+    ) -> Result<EventSender, CreateError> {
+        Queue::create(owner, name, MQ_OFlag::O_WRONLY, config).map(Sender::from_queue)
     }
 
     /// A second, non-owning handle on this very queue (a new descriptor, so two threads
@@ -158,9 +161,7 @@ impl EventSender {
     pub fn remove_stale(owner: &StreamOwner, seat: u32) -> Result<bool, CreateError> {
         unlink_stale(&owner.name().event_queue_name(seat))
     }
-}
 
-impl EventSender {
     /// Creates reply queue `index`, `/framepipe.NAME.c<index>` (replacing a stale one), for
     /// the producer to answer `consumer ctl` requests on. The name is unlinked when this
     /// handle drops.
@@ -169,13 +170,7 @@ impl EventSender {
         index: u32,
         config: &QueueConfig,
     ) -> Result<EventSender, CreateError> {
-        let name = owner.name().reply_queue_name(index);
-        Ok(Sender::from_queue(Queue::create(
-            owner,
-            name,
-            MQ_OFlag::O_WRONLY,
-            config,
-        )?))
+        EventSender::create_named(owner, owner.name().reply_queue_name(index), config)
     }
 }
 
