@@ -6,7 +6,6 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
-use std::time::Instant;
 
 use nix::sys::signal::Signal;
 use shm_frames::testing::{ChildProc, HANG, TestStream, leftovers};
@@ -37,16 +36,6 @@ fn stats(stream: &TestStream, args: &[&str]) -> ChildProc {
     cmd.args(["stats", "--stream", stream.as_str(), "--json", "--verify"])
         .args(args);
     ChildProc::spawn(cmd)
-}
-
-/// Every line `child` prints until it exits, then its exit code.
-fn lines_to_exit(child: &mut ChildProc) -> (Vec<String>, Option<i32>) {
-    let deadline = Instant::now() + HANG;
-    let mut lines = Vec::new();
-    while let Some(line) = child.next_line(deadline.saturating_duration_since(Instant::now())) {
-        lines.push(line);
-    }
-    (lines, child.reap().code())
 }
 
 fn summary(lines: &[String]) -> serde_json::Value {
@@ -112,7 +101,7 @@ fn a_producer_aborting_half_way_through_a_slot_never_delivers_that_frame() {
     drop(reader);
     consumer.expect_contains("reattached", HANG);
     consumer.signal(Signal::SIGINT);
-    let (lines, code) = lines_to_exit(&mut consumer);
+    let (lines, code) = consumer.lines_to_exit();
     let json = summary(&lines);
     assert_eq!(code, Some(130), "{json}");
     assert_eq!(json["torn"], 0, "{json}");
@@ -162,7 +151,7 @@ fn a_producer_dead_before_its_magic_gives_not_ready_then_a_bounded_error_and_is_
     waiting.expect_contains("did not become ready", HANG);
     let mut next = producer(&stream, "", &["--fps", "100"]);
     next.expect_contains("ready: stream", HANG);
-    let (lines, code) = lines_to_exit(&mut waiting);
+    let (lines, code) = waiting.lines_to_exit();
     let json = summary(&lines);
     assert_eq!(code, Some(0), "{json}");
     assert_eq!(json["frames"], 20, "{json}");

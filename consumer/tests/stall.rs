@@ -38,17 +38,6 @@ fn stats(stream: &TestStream, args: &[&str]) -> (ChildProc, String) {
     (child, attached)
 }
 
-/// Every line `child` prints until it exits, then its exit code.
-fn lines_to_exit(child: &mut ChildProc) -> (Vec<String>, Option<i32>) {
-    let deadline = Instant::now() + HANG;
-    let mut lines = Vec::new();
-    while let Some(line) = child.next_line(deadline.saturating_duration_since(Instant::now())) {
-        lines.push(line);
-    }
-    assert!(Instant::now() < deadline, "the child did not exit");
-    (lines, child.reap().code())
-}
-
 /// The JSON summary among a consumer's lines.
 fn summary(lines: &[String]) -> serde_json::Value {
     let line = lines
@@ -100,7 +89,7 @@ fn a_stopped_producer_is_reported_stalled_and_its_consumers_keep_their_seats() {
     std::thread::sleep(Duration::from_secs(2));
     source.signal(Signal::SIGCONT);
     consumer.expect_contains("the producer resumed", HANG);
-    let (late_lines, code) = lines_to_exit(&mut late);
+    let (late_lines, code) = late.lines_to_exit();
     let late_json = summary(&late_lines);
     assert_eq!(code, Some(0), "{late_json}");
     assert_eq!(late_json["frames"], 5, "{late_json}");
@@ -110,7 +99,7 @@ fn a_stopped_producer_is_reported_stalled_and_its_consumers_keep_their_seats() {
     assert!(resumed > before);
 
     consumer.signal(Signal::SIGINT);
-    let (lines, code) = lines_to_exit(&mut consumer);
+    let (lines, code) = consumer.lines_to_exit();
     let json = summary(&lines);
     assert_eq!(code, Some(130), "{json}");
     assert_eq!(json["torn"], 0, "{json}");
@@ -124,7 +113,7 @@ fn a_stopped_producer_is_reported_stalled_and_its_consumers_keep_their_seats() {
     }
 
     source.terminate();
-    let (producer_lines, code) = lines_to_exit(&mut source);
+    let (producer_lines, code) = source.lines_to_exit();
     assert_eq!(code, Some(0), "{producer_lines:#?}");
     let hellos = producer_lines
         .iter()
@@ -187,7 +176,7 @@ fn a_flood_of_commands_never_starves_the_heartbeat() {
     );
 
     consumer.signal(Signal::SIGINT);
-    let (lines, code) = lines_to_exit(&mut consumer);
+    let (lines, code) = consumer.lines_to_exit();
     let json = summary(&lines);
     assert_eq!(code, Some(130), "{json}");
     assert_eq!(json["torn"], 0, "{json}");
@@ -197,7 +186,7 @@ fn a_flood_of_commands_never_starves_the_heartbeat() {
         "the producer never looked stalled: {json}"
     );
     source.terminate();
-    let (producer_lines, code) = lines_to_exit(&mut source);
+    let (producer_lines, code) = source.lines_to_exit();
     assert_eq!(code, Some(0), "{producer_lines:#?}");
     assert_eq!(leftovers(&stream.name), Vec::<String>::new());
 }
@@ -226,13 +215,13 @@ fn a_seat_word_turned_free_by_garbage_is_noticed_and_the_seat_claimed_anew() {
     frames_beyond(&consumer, before + 10);
 
     consumer.signal(Signal::SIGINT);
-    let (lines, code) = lines_to_exit(&mut consumer);
+    let (lines, code) = consumer.lines_to_exit();
     let json = summary(&lines);
     assert_eq!(code, Some(130), "{json}");
     assert_eq!(json["torn"], 0, "{json}");
     assert!(json["corrupt"].as_u64().unwrap() >= 1, "{json}");
     source.terminate();
-    let (producer_lines, code) = lines_to_exit(&mut source);
+    let (producer_lines, code) = source.lines_to_exit();
     assert_eq!(code, Some(0), "{producer_lines:#?}");
     assert_eq!(leftovers(&stream.name), Vec::<String>::new());
 }
@@ -294,7 +283,7 @@ fn a_consumer_waiting_for_a_dead_producer_does_not_map_its_slots_again_and_again
     let mut next = producer(&stream, &["--fps", "100"]);
     waiting.expect_contains(" attached", HANG);
     waiting.signal(Signal::SIGINT);
-    let (_, code) = lines_to_exit(&mut waiting);
+    let (_, code) = waiting.lines_to_exit();
     assert_eq!(code, Some(130));
     next.terminate();
     assert_eq!(next.reap().code(), Some(0));

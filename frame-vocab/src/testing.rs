@@ -262,6 +262,18 @@ impl ChildProc {
         self.lines.recv_timeout(timeout).ok()
     }
 
+    /// Every line the child prints until it exits (its output closing is the event, within
+    /// [`HANG`]), then its exit code; panics if it has not exited by then.
+    pub fn lines_to_exit(&mut self) -> (Vec<String>, Option<i32>) {
+        let deadline = Instant::now() + HANG;
+        let mut lines = Vec::new();
+        while let Some(line) = self.next_line(deadline.saturating_duration_since(Instant::now())) {
+            lines.push(line);
+        }
+        assert!(Instant::now() < deadline, "the child did not exit");
+        (lines, self.reap().code())
+    }
+
     /// Sends SIGTERM (a clean stop request).
     pub fn terminate(&self) {
         self.signal(nix::sys::signal::Signal::SIGTERM);
