@@ -155,8 +155,17 @@ impl<const N: usize> Ring<N> {
     }
 }
 
-/// The value at quantile `q` (0..=1) of `values` (sorted here), `None` when empty.
-fn quantile(mut values: Vec<u64>, q: f64) -> Option<u64> {
+/// The value at quantile `q` (0..=1) of `values` (at most [`SAMPLES`] of them are used),
+/// `None` when empty. Sorted in a stack buffer: this runs on every wait, so it allocates
+/// nothing.
+fn quantile(values: impl Iterator<Item = u64>, q: f64) -> Option<u64> {
+    let mut buffer = [0u64; SAMPLES];
+    let mut len = 0;
+    for value in values.take(SAMPLES) {
+        buffer[len] = value;
+        len += 1;
+    }
+    let values = &mut buffer[..len];
     if values.is_empty() {
         return None;
     }
@@ -231,7 +240,7 @@ impl Predictor {
         let agrees = |period: u64, reference: u64| {
             (period as f64 - reference as f64).abs() <= reference as f64 * TOLERANCE
         };
-        let median = |k: usize| quantile(self.intervals.newest(k).collect(), 0.5);
+        let median = |k: usize| quantile(self.intervals.newest(k), 0.5);
         let rhythmic = |k: usize| {
             let period = median(k)?;
             let all = self.intervals.newest(k).all(|i| agrees(i, period));
@@ -247,21 +256,17 @@ impl Predictor {
     /// How early and how late (ns) frames fall against the period, at the margin's
     /// percentile, from the recent intervals that fit the rhythm.
     fn jitter(&self, period: u64) -> (u64, u64) {
-        let fits = |i: &u64| (*i as f64 - period as f64).abs() <= period as f64 * TOLERANCE;
-        let (mut early, mut late) = (Vec::new(), Vec::new());
-        for i in self.intervals.all().filter(fits) {
-            early.push(period.saturating_sub(i));
-            late.push(i.saturating_sub(period));
-        }
+        let fits = move |i: &u64| (*i as f64 - period as f64).abs() <= period as f64 * TOLERANCE;
+        let fitting = || self.intervals.all().filter(fits);
         (
-            quantile(early, QUANTILE).unwrap_or(0),
-            quantile(late, QUANTILE).unwrap_or(0),
+            quantile(fitting().map(|i| period.saturating_sub(i)), QUANTILE).unwrap_or(0),
+            quantile(fitting().map(|i| i.saturating_sub(period)), QUANTILE).unwrap_or(0),
         )
     }
 
     /// How late timed sleeps wake, at the margin's percentile (a guess until measured).
     fn overshoot(&self) -> u64 {
-        let measured = quantile(self.overshoot.all().collect(), QUANTILE);
+        let measured = quantile(self.overshoot.all(), QUANTILE);
         match measured {
             Some(ns) if self.overshoot.len >= RHYTHM => ns,
             Some(ns) => ns.max(OVERSHOOT_GUESS_NS),
