@@ -158,6 +158,20 @@ pub fn packed_planes(format: FrameFormat) -> Vec<PackedPlane> {
     }
 }
 
+/// Whether GStreamer's layout of `info` (its strides and plane offsets) is exactly the
+/// packed framepipe frame of `format`, so that a slot can serve as a buffer of those caps
+/// as it is (1920x1080 BGRx, 640x480 I420: yes; 642x480 I420 or RGB: no, GStreamer rounds
+/// their rows to 4 bytes).
+pub fn layout_is_packed(info: &gst_video::VideoInfo, format: FrameFormat) -> bool {
+    let planes = packed_planes(format);
+    info.size() == format.frame_bytes()
+        && info.n_planes() as usize == planes.len()
+        && planes.iter().enumerate().all(|(index, plane)| {
+            info.offset()[index] == plane.offset
+                && usize::try_from(info.stride()[index]).ok() == Some(plane.row_bytes)
+        })
+}
+
 /// Why a copy between layouts did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -379,5 +393,26 @@ mod tests {
             assert!(caps.can_intersect(&fixed), "{vf}");
         }
         assert!(!caps.can_intersect(&info(VideoFormat::Rgb, 320, 240).to_caps().unwrap()));
+    }
+
+    #[test]
+    fn a_slot_serves_as_a_buffer_only_where_gstreamer_packs_rows_as_framepipe_does() {
+        init();
+        for (format, width, height, packed) in [
+            (VideoFormat::Bgrx, 1920, 1080, true),
+            (VideoFormat::I420, 640, 480, true),
+            (VideoFormat::Yuy2, 642, 480, true),
+            (VideoFormat::I420, 642, 480, false),
+            (VideoFormat::Rgb, 642, 480, false),
+            (VideoFormat::Gray8, 642, 480, false),
+        ] {
+            let info = info(format, width, height);
+            let (_, frame) = parse(&info.to_caps().unwrap()).unwrap();
+            assert_eq!(
+                layout_is_packed(&info, frame),
+                packed,
+                "{format:?} {width}x{height}"
+            );
+        }
     }
 }

@@ -53,7 +53,9 @@ pub use reader::{Delivery, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats
 #[cfg(not(loom))]
 pub use reply_lock::{REPLY_QUEUES, ReplyLock, ReplyLockError};
 #[cfg(not(loom))]
-pub use slot::{FrameInfo, FrameRef, OwnedFrame, Published, WriteSlot};
+pub use slot::{
+    AdoptedSlot, FrameInfo, FrameRef, Lender, LentSlot, OwnedFrame, Published, WriteSlot,
+};
 #[cfg(not(loom))]
 pub use writer::{
     DEFAULT_MODE, DEFAULT_STALL_TIMEOUT, RegionBuilder, ReplaceError, SeatInfo, Supervisor, Writer,

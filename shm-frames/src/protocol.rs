@@ -24,6 +24,7 @@
 use crate::sync::{AtomicU32, AtomicU64, Ordering, fence};
 
 mod delivery;
+mod lend;
 
 // The loom build of the library alone (not its model) calls none of these.
 #[cfg_attr(loom, allow(unused_imports))]
@@ -31,6 +32,8 @@ pub(crate) use delivery::{
     DeliveryWord, Laggards, Mode, demote, laggards, laggards_after_wake, mode_of, record_taken,
     set_delivery,
 };
+#[cfg_attr(loom, allow(unused_imports))]
+pub(crate) use lend::{Lends, adopt, end_lend, lend, offer, reclaim_offer};
 
 /// `hold` value meaning "reading nothing".
 pub(crate) const NO_SLOT: u32 = u32::MAX;
@@ -181,10 +184,12 @@ pub(crate) fn choose_slot<T: SlotTable>(
     table: &T,
     latest_slot: Option<u32>,
     last_written: &[u64],
+    exclude: u64,
 ) -> Option<u32> {
     let slots = table.slot_count().min(last_written.len()).min(64);
-    // One bit per slot that may not be written (the layout caps slot_count at 18).
-    let mut busy: u64 = 0;
+    // One bit per slot that may not be written (the layout caps slot_count at 18); the
+    // caller's own exclusions are the slots it has lent out (`lend.rs`).
+    let mut busy: u64 = exclude;
     if let Some(slot) = latest_slot {
         busy |= 1u64.checked_shl(slot).unwrap_or(0);
     }

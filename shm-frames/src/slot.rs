@@ -18,6 +18,11 @@ use crate::liveness;
 use crate::protocol::{self, SeatWord};
 use crate::region::Region;
 
+mod lent;
+
+pub(crate) use lent::LendShare;
+pub use lent::{Lender, LentSlot};
+
 /// What a publish did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Published {
@@ -112,16 +117,42 @@ impl Drop for Seat {
 /// (nobody ever sees its bytes).
 #[must_use = "a slot that is not published is abandoned"]
 pub struct WriteSlot<'w> {
-    pub(crate) writer: &'w mut dyn Publisher,
-    pub(crate) slot: u32,
+    pub(crate) pending: Pending<'w>,
     pub(crate) ptr: *mut u8,
     pub(crate) len: usize,
+}
+
+/// A written slot on its way to being published: what [`WriteSlot`] and
+/// [`AdoptedSlot`] share.
+pub(crate) struct Pending<'w> {
+    pub(crate) writer: &'w mut dyn Publisher,
+    pub(crate) slot: u32,
+}
+
+impl Pending<'_> {
+    fn seq(&self) -> u64 {
+        self.writer.next_seq()
+    }
+
+    fn await_delivery(&mut self, timeout: Duration) -> bool {
+        let timeout_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        let until = frame_vocab::monotonic_ns().saturating_add(timeout_ns);
+        self.writer.await_delivery(until)
+    }
+
+    fn publish_with(
+        self,
+        capture_ns: Option<u64>,
+        notify: &mut dyn FnMut(u32, &Published),
+    ) -> Published {
+        self.writer.publish_slot(self.slot, capture_ns, notify)
+    }
 }
 
 impl std::fmt::Debug for WriteSlot<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteSlot")
-            .field("slot", &self.slot)
+            .field("slot", &self.pending.slot)
             .field("len", &self.len)
             .finish()
     }
@@ -130,12 +161,12 @@ impl std::fmt::Debug for WriteSlot<'_> {
 impl WriteSlot<'_> {
     /// The slot's index.
     pub fn slot(&self) -> u32 {
-        self.slot
+        self.pending.slot
     }
 
     /// The sequence number the frame will carry when published.
     pub fn seq(&self) -> u64 {
-        self.writer.next_seq()
+        self.pending.seq()
     }
 
     /// Every-frame delivery: waits up to `timeout` until each live every-frame seat has
@@ -144,9 +175,7 @@ impl WriteSlot<'_> {
     /// end; call this first, in a loop, to stay responsive (to a stop, a pause) while a
     /// seat is slow. Returns `true` at once when no every-frame seat lags.
     pub fn await_delivery(&mut self, timeout: Duration) -> bool {
-        let timeout_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
-        let until = frame_vocab::monotonic_ns().saturating_add(timeout_ns);
-        self.writer.await_delivery(until)
+        self.pending.await_delivery(timeout)
     }
 
     /// Publishes the frame: consumers see it as the newest. `capture_ns` is when it was
@@ -169,7 +198,49 @@ impl WriteSlot<'_> {
             let seq = self.seq();
             crate::fault::mid_slot(seq, &mut self);
         }
-        self.writer.publish_slot(self.slot, capture_ns, &mut notify)
+        self.pending.publish_with(capture_ns, &mut notify)
+    }
+}
+
+/// A lent slot, filled by its borrower, that the writer adopted to publish in place
+/// ([`Writer::adopt_lent`](crate::Writer::adopt_lent)): no copy. It gives no access to the
+/// bytes; the borrower wrote them. Dropping it unpublished abandons the frame.
+#[must_use = "a slot that is not published is abandoned"]
+pub struct AdoptedSlot<'w> {
+    pub(crate) pending: Pending<'w>,
+}
+
+impl std::fmt::Debug for AdoptedSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdoptedSlot")
+            .field("slot", &self.pending.slot)
+            .finish()
+    }
+}
+
+impl AdoptedSlot<'_> {
+    /// The slot's index.
+    pub fn slot(&self) -> u32 {
+        self.pending.slot
+    }
+
+    /// The sequence number the frame will carry when published.
+    pub fn seq(&self) -> u64 {
+        self.pending.seq()
+    }
+
+    /// As [`WriteSlot::await_delivery`].
+    pub fn await_delivery(&mut self, timeout: Duration) -> bool {
+        self.pending.await_delivery(timeout)
+    }
+
+    /// As [`WriteSlot::publish_with`].
+    pub fn publish_with(
+        self,
+        capture_ns: Option<u64>,
+        mut notify: impl FnMut(u32, &Published),
+    ) -> Published {
+        self.pending.publish_with(capture_ns, &mut notify)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::layout::{Describe, FLAG_NO_BACKPRESSURE, MAX_SLOTS, STATE_REPLACED, S
 use crate::protocol::{self, Latest, MAX_SEQ, Stamp, Wake};
 use crate::region::Region;
 use crate::sem::Woken;
-use crate::slot::{Published, Publisher, WriteSlot};
+use crate::slot::{AdoptedSlot, LendShare, Lender, Pending, Published, Publisher, WriteSlot};
 use frame_vocab::Deadline;
 use frame_vocab::clock::monotonic_ns;
 use frame_vocab::format::FrameFormat;
@@ -133,6 +133,7 @@ impl<'a> RegionBuilder<'a> {
                 stall_timeout: self.stall_timeout,
                 ..DeliveryWait::default()
             }),
+            lending: None,
         })
     }
 }
@@ -171,6 +172,8 @@ pub struct Writer {
     retired: bool,
     /// Boxed: its per-seat arrays would triple the writer's size.
     delivery: Box<DeliveryWait>,
+    /// Set once a [`Lender`] was asked for: the current region's lending state.
+    lending: Option<Arc<LendShare>>,
 }
 
 /// The writer's every-frame bookkeeping.
@@ -196,11 +199,17 @@ impl Writer {
     /// A slot to fill with the next frame, or `None` when no slot is free (only garbage
     /// holds can cause that): the frame is skipped and counted, never waited for.
     pub fn slot(&mut self) -> Option<WriteSlot<'_>> {
-        let chosen = protocol::choose_slot(
-            &self.region.table(),
-            self.latest.map(|l| l.slot),
-            &self.last_written,
-        );
+        let lends = self.lending.as_ref().map(|share| &share.lends);
+        // The slot offered for lending, if no lender took it, is as good as a fresh choice
+        // (it was chosen right after a publish); otherwise every lent slot is excluded.
+        let chosen = lends.and_then(protocol::reclaim_offer).or_else(|| {
+            protocol::choose_slot(
+                &self.region.table(),
+                self.latest.map(|l| l.slot),
+                &self.last_written,
+                lends.map_or(0, protocol::Lends::lent),
+            )
+        });
         let Some(slot) = chosen.filter(|_| self.next_seq <= MAX_SEQ) else {
             self.skipped += 1;
             self.region
@@ -212,11 +221,69 @@ impl Writer {
         let ptr = self.region.slot_ptr(slot);
         let len = self.region.layout().format.frame_bytes();
         Some(WriteSlot {
-            writer: self,
-            slot,
+            pending: Pending { writer: self, slot },
             ptr,
             len,
         })
+    }
+
+    /// A handle that lends slots of this region to other threads, to be filled in place
+    /// and published with [`Writer::adopt_lent`] without a copy. From now on, right after
+    /// each publish, the writer sets one slot aside for lending when it can spare one: at
+    /// most `slot_count − seats − 1` are lent at once (not counting the one that is
+    /// `latest`), so a full set of seat holds still leaves this writer a slot. A slot set
+    /// aside and not taken is the writer's own next slot. After [`Writer::replace`] ask
+    /// for a new lender.
+    pub fn lender(&mut self) -> Lender {
+        let share = match &self.lending {
+            Some(share) => share.clone(),
+            None => {
+                let share = Arc::new(LendShare {
+                    region: self.region.clone(),
+                    lends: protocol::Lends::new(),
+                });
+                self.lending = Some(share.clone());
+                share
+            }
+        };
+        self.offer_lend();
+        Lender { share }
+    }
+
+    /// The lent slot whose bytes start at `data` (`len` bytes, a whole frame), to publish
+    /// in place: `None` if `data` is not a slot of this region lent by its [`Lender`], or
+    /// that slot was adopted before (the caller copies instead). The pointer is only
+    /// compared, never read.
+    pub fn adopt_lent(&mut self, data: *const u8, len: usize) -> Option<AdoptedSlot<'_>> {
+        let share = self.lending.as_ref()?;
+        if len != self.region.layout().format.frame_bytes() || self.next_seq > MAX_SEQ {
+            return None;
+        }
+        let slot = (0..self.region.layout().slots)
+            .find(|&slot| std::ptr::eq(self.region.slot_ptr(slot).cast_const(), data))?;
+        if !protocol::adopt(&share.lends, slot) {
+            return None;
+        }
+        Some(AdoptedSlot {
+            pending: Pending { writer: self, slot },
+        })
+    }
+
+    /// Sets a slot aside for the lender, if lending and one can be spared (see
+    /// [`Writer::lender`]). Runs where the next slot would be chosen: right after a publish.
+    fn offer_lend(&mut self) {
+        let Some(share) = &self.lending else {
+            return;
+        };
+        let layout = self.region.layout();
+        let limit = layout.slots.saturating_sub(layout.seats + 1);
+        protocol::offer(
+            &share.lends,
+            &self.region.table(),
+            self.latest.map(|l| l.slot),
+            &self.last_written,
+            limit,
+        );
     }
 
     /// The stream format.
@@ -404,6 +471,14 @@ impl Writer {
             },
         };
         self.region = Arc::new(region);
+        if let Some(old) = self.lending.take() {
+            // Its lent slots keep the old mapping alive; nothing more is lent from it.
+            protocol::reclaim_offer(&old.lends);
+            self.lending = Some(Arc::new(LendShare {
+                region: self.region.clone(),
+                lends: protocol::Lends::new(),
+            }));
+        }
         self.latest = None;
         self.last_written = [0; MAX_SLOTS];
         self.next_seq = 1;
@@ -415,6 +490,7 @@ impl Writer {
             demoted: self.delivery.demoted,
             ..DeliveryWait::default()
         };
+        self.offer_lend();
         result
     }
 
@@ -480,6 +556,7 @@ impl Publisher for Writer {
         for seat in Wake::seats(wake.live) {
             notify(seat, &published);
         }
+        self.offer_lend();
         published
     }
 }

@@ -22,9 +22,11 @@ use shm_frames::{RegionBuilder, ReplaceError, Supervisor, Writer};
 
 use crate::caps;
 
+mod pool;
 mod service;
 mod settings;
 
+use pool::{LenderCell, Outgoing, SlotPool};
 use service::{Shared, serve};
 use settings::{DEFAULT_MODE, DEFAULT_STREAM, Settings, parse_mode};
 
@@ -62,7 +64,16 @@ struct Started {
     info: Option<gst_video::VideoInfo>,
     shared: Arc<Shared>,
     service: Option<JoinHandle<()>>,
-    /// Buffers dropped because no slot was free (only garbage holds cause that).
+}
+
+/// What the `stats` property reports (since the last start).
+#[derive(Clone, Copy, Debug, Default)]
+struct Stats {
+    /// Buffers that were lent slots, published without a copy.
+    in_place: u64,
+    /// Buffers copied into a slot.
+    copied: u64,
+    /// Buffers dropped because no slot was free (garbage holds, or slots still lent).
     skipped: u64,
 }
 
@@ -99,6 +110,9 @@ pub struct FramepipeSink {
     /// The current region's supervisor, outside `state` (which `render` holds while it
     /// waits for an every-frame consumer), so `unlock` can wake that wait.
     waker: Mutex<Option<Supervisor>>,
+    /// The current region's lender, for the slot pools offered upstream.
+    lender: LenderCell,
+    stats: Mutex<Stats>,
 }
 
 impl std::fmt::Debug for FramepipeSink {
@@ -117,6 +131,13 @@ impl ObjectSubclass for FramepipeSink {
 }
 
 impl ObjectImpl for FramepipeSink {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // The last sample would keep the previous buffer, and with it a lent slot, alive
+        // until the next render: every other buffer would then find no slot to spare.
+        self.obj().set_enable_last_sample(false);
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(settings::param_specs);
         PROPERTIES.as_ref()
@@ -150,6 +171,7 @@ impl ObjectImpl for FramepipeSink {
             "stall-timeout" => {
                 settings.stall_timeout_ms = value.get().expect("type checked upstream");
             }
+            "slot-pool" => settings.slot_pool = value.get().expect("type checked upstream"),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
@@ -163,6 +185,16 @@ impl ObjectImpl for FramepipeSink {
             "wait-for-consumers" => settings.wait_for_consumers.to_value(),
             "no-backpressure" => settings.no_backpressure.to_value(),
             "stall-timeout" => settings.stall_timeout_ms.to_value(),
+            "slot-pool" => settings.slot_pool.to_value(),
+            "stats" => {
+                let stats = *lock(&self.stats);
+                gst::Structure::builder("application/x-framepipesink-stats")
+                    .field("in-place", stats.in_place)
+                    .field("copied", stats.copied)
+                    .field("skipped", stats.skipped)
+                    .build()
+                    .to_value()
+            }
             // GObject only asks for the properties declared above.
             other => {
                 gst::warning!(CAT, imp = self, "unknown property {other}");
@@ -268,20 +300,21 @@ impl BaseSinkImpl for FramepipeSink {
             info: None,
             shared,
             service: Some(service),
-            skipped: 0,
         });
+        *lock(&self.stats) = Stats::default();
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *lock(&self.waker) = None;
+        *lock(&self.lender) = None;
         if let Some(started) = lock(&self.state).take() {
-            if started.skipped > 0 {
+            let skipped = lock(&self.stats).skipped;
+            if skipped > 0 {
                 gst::warning!(
                     CAT,
                     imp = self,
-                    "{} buffers dropped for want of a free slot",
-                    started.skipped
+                    "{skipped} buffers dropped for want of a free slot"
                 );
             }
             started.end();
@@ -331,6 +364,10 @@ impl BaseSinkImpl for FramepipeSink {
                 *lock(&started.shared.supervisor) = Some(writer.supervisor());
                 *lock(&self.waker) = Some(writer.supervisor());
                 started.writer = Some(writer);
+                if settings.slot_pool {
+                    let writer = started.writer.as_mut().expect("just set");
+                    *lock(&self.lender) = Some(writer.lender());
+                }
             }
             Some(writer) if writer.format() != format => {
                 // A new size or pixel format: a new region, epoch + 1, as SetFormat does.
@@ -339,6 +376,9 @@ impl BaseSinkImpl for FramepipeSink {
                 let replaced = writer.replace(format);
                 *lock(&started.shared.supervisor) = Some(writer.supervisor());
                 *lock(&self.waker) = Some(writer.supervisor());
+                if settings.slot_pool {
+                    *lock(&self.lender) = Some(writer.lender());
+                }
                 started.shared.broadcast(
                     &old,
                     &Event::FormatChanged {
@@ -375,6 +415,24 @@ impl BaseSinkImpl for FramepipeSink {
     ) -> Result<(), gst::LoggableError> {
         // Buffers with any stride are fine: rows are copied one by one.
         query.add_allocation_meta::<gst_video::VideoMeta>(None);
+        // Offered even when upstream says it needs no pool (gstreamer-check's Harness
+        // does): it is what makes the frame land in a slot.
+        let (caps, _need_pool) = query.get_owned();
+        let packed = caps
+            .as_ref()
+            .and_then(|caps| caps::parse(caps).ok())
+            .filter(|(info, format)| caps::layout_is_packed(info, *format));
+        if let (true, Some((info, _))) = (lock(&self.settings).slot_pool, packed) {
+            let size = u32::try_from(info.size())
+                .map_err(|_| gst::loggable_error!(CAT, "frames of {} bytes", info.size()))?;
+            let pool = SlotPool::new(self.lender.clone());
+            let mut config = pool.config();
+            config.set_params(caps.as_ref(), size, 0, 0);
+            pool.set_config(config)
+                .map_err(|_| gst::loggable_error!(CAT, "slot pool refused {caps:?}"))?;
+            query.add_allocation_pool(Some(&pool), size, 0, 0);
+            gst::debug!(CAT, imp = self, "offered a slot pool for {info:?}");
+        }
         self.parent_propose_allocation(query)
     }
 
@@ -402,25 +460,40 @@ impl BaseSinkImpl for FramepipeSink {
                 );
                 gst::FlowError::Error
             })?;
-        let Some(mut slot) = writer.slot() else {
-            // Only garbage holds leave no slot free: skip, count, never wait.
-            started.skipped += 1;
-            gst::debug!(CAT, imp = self, "no free slot: buffer dropped");
-            return Ok(gst::FlowSuccess::Ok);
+        let mut outgoing = match Outgoing::in_place(writer, &frame, format) {
+            Some(outgoing) => outgoing,
+            None => {
+                let Some(mut slot) = writer.slot() else {
+                    // Only garbage holds, or slots still lent, leave no slot free: skip,
+                    // count, never wait.
+                    lock(&self.stats).skipped += 1;
+                    gst::debug!(CAT, imp = self, "no free slot: buffer dropped");
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                caps::copy_to_packed(&frame, format, &mut slot).map_err(|e| {
+                    gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
+                    gst::FlowError::Error
+                })?;
+                Outgoing::Copied(slot)
+            }
         };
-        caps::copy_to_packed(&frame, format, &mut slot).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
-            gst::FlowError::Error
-        })?;
+        drop(frame);
         // Every-frame consumers: publish once they have taken the previous frame; a flush
         // or a state change (`unlock`) abandons this buffer instead.
-        while !slot.await_delivery(DELIVERY_SLICE) {
+        while !outgoing.await_delivery(DELIVERY_SLICE) {
             if *lock(&self.flushing.flag) {
                 return Err(gst::FlowError::Flushing);
             }
         }
+        {
+            let mut stats = lock(&self.stats);
+            match outgoing {
+                Outgoing::InPlace(_) => stats.in_place += 1,
+                Outgoing::Copied(_) => stats.copied += 1,
+            }
+        }
         let mut events = lock(&started.shared.events);
-        let published = slot.publish_with(capture_ns, |seat, published| {
+        let published = outgoing.publish_with(capture_ns, |seat, published| {
             if let Some(Some(sender)) = events.get_mut(seat as usize) {
                 let _ = sender.send(&Event::FrameMeta {
                     seq: published.seq,

@@ -127,10 +127,20 @@ impl Model {
     /// What `Writer::slot` + fill + `Writer::publish_slot` do: choose, write, publish,
     /// post every occupied seat (the metadata sends that follow touch no shared word).
     fn publish(&self, seq: u64, latest_slot: Option<u32>, last_written: &mut [u64]) -> u32 {
-        let slot = choose_slot(self, latest_slot, last_written).expect("a free slot");
-        // "Write the frame": a data race here if a consumer reads this slot.
+        let slot = choose_slot(self, latest_slot, last_written, 0).expect("a free slot");
+        self.write(slot, seq);
+        self.publish_written(seq, slot, last_written);
+        slot
+    }
+
+    /// "Writes the frame": a data race here if a consumer reads this slot.
+    fn write(&self, slot: u32, seq: u64) {
         // SAFETY: loom checks the claim this test exists for: no consumer reads the slot.
         self.pixels[slot as usize].with_mut(|p| unsafe { *p = seq });
+    }
+
+    /// What `Writer::publish_slot` does with a slot already written.
+    fn publish_written(&self, seq: u64, slot: u32, last_written: &mut [u64]) {
         last_written[slot as usize] = seq;
         let stamp = Stamp {
             seq,
@@ -142,7 +152,6 @@ impl Model {
         for seat in Wake::seats(wake.occupied) {
             self.post_if_zero(seat as usize);
         }
-        slot
     }
 
     /// What `Writer`'s drop does: Stopping, then a post to every seat.
@@ -649,5 +658,60 @@ fn loom_a_stale_producer_post_still_shows_the_newer_take() {
         assert_eq!(m.await_every_frame(2, false), 0);
         consumer.join().unwrap();
         assert!(m.leave_seat(0, mine));
+    });
+}
+
+/// Lending (`protocol/lend.rs`): right after frame 1 the writer offers a slot; a lender
+/// thread takes it and fills it with frame 3 while the writer publishes frame 2 (into the
+/// offer, if it reclaimed it first, or another slot), then the writer adopts the lent slot
+/// and publishes it in place. A consumer follows throughout (one: with two, the deeper
+/// search of `.ci/run` takes ten minutes here): the lender's writes never
+/// race a read (loom would report it), nobody sees the lent slot before its publish, and
+/// the last frame is taken.
+#[test]
+fn loom_a_lent_slot_is_filled_beside_publishes_and_read_only_after_its_own() {
+    loom::model(|| {
+        let m = Arc::new(Model::new());
+        let lends = Arc::new(Lends::new());
+        let consumer = {
+            let m = m.clone();
+            thread::spawn(move || {
+                let live = m.join(0, 1).expect("seat is free");
+                let last = m.follow(0);
+                assert!(leave(&*m, 0, live));
+                last
+            })
+        };
+        let limit = (SLOTS - SEATS - 1) as u32;
+        let mut last_written = [0u64; SLOTS];
+        let first = m.publish(1, None, &mut last_written);
+        let offered = offer(&*lends, &*m, Some(first), &last_written, limit).expect("a spare slot");
+        let lender = {
+            let (m, lends) = (m.clone(), lends.clone());
+            thread::spawn(move || {
+                let slot = lend(&lends)?;
+                m.write(slot, 3);
+                Some(slot)
+            })
+        };
+        // `Writer::slot`: the offer if still there, else a choice that skips lent slots.
+        let second = reclaim_offer(&lends)
+            .or_else(|| choose_slot(&*m, Some(first), &last_written, lends.lent()))
+            .expect("a free slot");
+        m.write(second, 2);
+        m.publish_written(2, second, &mut last_written);
+        let frames = match lender.join().unwrap() {
+            Some(lent) => {
+                assert_eq!(lent, offered);
+                assert_ne!(lent, second, "a lent slot was chosen");
+                assert!(adopt(&lends, lent));
+                m.publish_written(3, lent, &mut last_written);
+                end_lend(&lends, lent);
+                3
+            }
+            None => 2,
+        };
+        m.stop();
+        assert_eq!(consumer.join().unwrap(), frames, "the last frame was lost");
     });
 }

@@ -95,14 +95,14 @@ fn seat_word_round_trips() {
 fn chooses_most_recent_free_slot() {
     let t = Table::new(1);
     // Never written: lowest index first.
-    assert_eq!(choose_slot(&t, None, &[0, 0, 0]), Some(0));
+    assert_eq!(choose_slot(&t, None, &[0, 0, 0], 0), Some(0));
     // Slot 1 is latest; slot 2 was written more recently than slot 0.
-    assert_eq!(choose_slot(&t, Some(1), &[1, 3, 2]), Some(2));
+    assert_eq!(choose_slot(&t, Some(1), &[1, 3, 2], 0), Some(2));
     // A live seat holds slot 2: slot 0 is the only one left.
     let claimed = claim(&t, 0, SeatWord(0), 7).unwrap();
     go_live(&t, 0, claimed).unwrap();
     t.holds[0].store(2, Ordering::Relaxed);
-    assert_eq!(choose_slot(&t, Some(1), &[1, 3, 2]), Some(0));
+    assert_eq!(choose_slot(&t, Some(1), &[1, 3, 2], 0), Some(0));
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn garbage_holds_never_stall_or_escape_range() {
     }
     t.holds[0].store(7_000, Ordering::Relaxed);
     t.holds[1].store(0, Ordering::Relaxed);
-    assert_eq!(choose_slot(&t, Some(1), &[0; 4]), Some(2));
+    assert_eq!(choose_slot(&t, Some(1), &[0; 4], 0), Some(2));
     // With fewer slots than busy ones (only garbage can do this) the frame is skipped.
     let small = Table {
         slots: 2,
@@ -126,7 +126,7 @@ fn garbage_holds_never_stall_or_escape_range() {
         w.store(SeatWord::new(SeatState::Live, 1, 1).0, Ordering::Relaxed);
     }
     small.holds[0].store(0, Ordering::Relaxed);
-    assert_eq!(choose_slot(&small, Some(1), &[0; 2]), None);
+    assert_eq!(choose_slot(&small, Some(1), &[0; 2], 0), None);
 }
 
 #[test]
@@ -301,4 +301,54 @@ fn a_demotion_acts_only_on_the_exact_delivery_word() {
         second,
         "seat word untouched"
     );
+}
+
+#[test]
+fn an_offered_slot_goes_to_whoever_swaps_first_and_a_lent_one_is_never_chosen() {
+    // One seat: three slots; the writer published slot 1, the seat holds nothing.
+    let t = Table::new(1);
+    let lends = Lends::new();
+    let written = [1, 3, 2];
+    assert_eq!(offer(&lends, &t, Some(1), &written, 1), Some(2));
+    assert_eq!(
+        offer(&lends, &t, Some(1), &written, 1),
+        None,
+        "one offer at a time"
+    );
+    assert_eq!(lend(&lends), Some(2));
+    assert_eq!(lend(&lends), None, "an offer is taken once");
+    assert_eq!(reclaim_offer(&lends), None, "the lender had it first");
+    assert_eq!(lends.lent(), 0b100);
+    // The writer's own choice skips the lent slot; at the limit nothing more is offered.
+    assert_eq!(choose_slot(&t, Some(1), &written, lends.lent()), Some(0));
+    assert_eq!(
+        offer(&lends, &t, Some(1), &written, 1),
+        None,
+        "limit reached"
+    );
+    // Published (latest now), the lent slot no longer counts against the limit.
+    assert!(adopt(&lends, 2));
+    assert!(!adopt(&lends, 2), "adopted once");
+    assert_eq!(offer(&lends, &t, Some(2), &written, 1), Some(1));
+    assert_eq!(
+        reclaim_offer(&lends),
+        Some(1),
+        "the writer may take it back"
+    );
+    end_lend(&lends, 2);
+    assert_eq!(lends.lent(), 0);
+    assert!(!adopt(&lends, 2), "a lend that ended cannot be adopted");
+}
+
+#[test]
+fn nothing_is_offered_when_every_slot_is_latest_held_or_lent() {
+    let t = Table::new(1);
+    let claimed = claim(&t, 0, SeatWord(0), 7).unwrap();
+    go_live(&t, 0, claimed).unwrap();
+    t.holds[0].store(0, Ordering::Relaxed);
+    let lends = Lends::new();
+    assert_eq!(offer(&lends, &t, Some(1), &[0; 3], 2), Some(2));
+    assert_eq!(lend(&lends), Some(2));
+    assert_eq!(offer(&lends, &t, Some(1), &[0; 3], 2), None, "no slot left");
+    assert!(!adopt(&lends, 40), "a slot out of range is never lent");
 }

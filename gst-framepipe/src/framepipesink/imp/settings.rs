@@ -20,6 +20,8 @@ pub(super) struct Settings {
     pub(super) no_backpressure: bool,
     /// Milliseconds; 0 waits for an every-frame consumer as long as it lives.
     pub(super) stall_timeout_ms: u32,
+    /// Offer upstream the pool whose buffers are slots (zero-copy).
+    pub(super) slot_pool: bool,
 }
 
 impl Default for Settings {
@@ -31,6 +33,7 @@ impl Default for Settings {
             wait_for_consumers: DEFAULT_WAIT_FOR_CONSUMERS,
             no_backpressure: false,
             stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
+            slot_pool: true,
         }
     }
 }
@@ -105,6 +108,25 @@ pub(super) fn param_specs() -> Vec<glib::ParamSpec> {
             )
             .default_value(DEFAULT_STALL_TIMEOUT_MS)
             .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("slot-pool")
+            .nick("Slot pool")
+            .blurb(
+                "Offer upstream a buffer pool whose buffers are the stream's slots, so \
+                 frames are rendered into shared memory and published without a copy; \
+                 where no slot is to spare, or the caps' rows are not packed as \
+                 framepipe's, buffers are ordinary memory and copied once",
+            )
+            .default_value(true)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+            .nick("Statistics")
+            .blurb(
+                "Buffers published in place (rendered into a lent slot), published \
+                 after a copy, and dropped for want of a free slot",
+            )
+            .read_only()
             .build(),
     ]
 }
