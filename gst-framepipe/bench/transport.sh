@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run by hand (not in CI): frames/s and CPU per frame of three ways to move 1920x1080 BGRx
 # frames from a cheap source (videotestsrc pattern=black) to fakesink, in one run:
-#   framepipe   videotestsrc ! framepipesink   |  framepipesrc ! fakesink   (two processes)
+#   framepipe   videotestsrc ! framepipesink   |  framepipesrc ! fakesink   (two processes;
+#               upstream renders into the sink's slot pool, no copy on the sink side)
+#   fp-copy     the same with framepipesink slot-pool=false (the sink copies each buffer)
 #   fp-every    the same with framepipesrc every-frame=true
 #   shm         videotestsrc ! shmsink         |  shmsrc ! fakesink         (two processes)
 #   ceiling     videotestsrc ! fakesink                                     (one process)
@@ -67,6 +69,11 @@ report() {
 measure framepipe \
     "$source ! framepipesink stream=$stream wait-for-consumers=1 sync=false" \
     "framepipesrc stream=$stream num-buffers=$frames ! fakesink sync=false"
+
+# The same without the slot pool: upstream renders into ordinary memory, the sink copies.
+measure fp-copy \
+    "$source ! framepipesink stream=${stream}c wait-for-consumers=1 sync=false slot-pool=false" \
+    "framepipesrc stream=${stream}c num-buffers=$frames ! fakesink sync=false"
 
 # Every frame: the sink waits for the source as shmsink waits for its area to free up, so
 # the sender no longer renders and copies frames the receiver never takes.

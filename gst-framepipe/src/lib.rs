@@ -1,7 +1,8 @@
 //! The GStreamer plugin `framepipe`: [`framepipesink`] makes a pipeline a framepipe
 //! producer, [`framepipesrc`] makes a framepipe stream a live GStreamer source.
 //!
-//! Both copy each frame once (into the slot, or out of it): the slot is never held while
+//! The sink publishes buffers from its slot pool in place and copies others once; the
+//! source copies each frame out of its slot once: a consumer's slot is never held while
 //! GStreamer holds a buffer. See DESIGN.md's "Python and GStreamer" section.
 //!
 //! `unsafe` is denied crate-wide and allowed only where `gst::plugin_define!` expands (the

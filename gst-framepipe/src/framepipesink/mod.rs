@@ -1,7 +1,8 @@
 //! `framepipesink`: a GStreamer pipeline becomes the producer of a framepipe stream.
 //!
-//! Each buffer is copied once into a free slot and published; the pipeline decides the
-//! format, so framepipe's `SetFps`, `SetFormat` and `SetPattern` commands are refused.
+//! Upstream renders into the slots themselves where its buffers come from the element's
+//! slot pool (published in place); other buffers are copied once into a free slot. The
+//! pipeline decides the format, so framepipe's `SetFps`, `SetFormat` and `SetPattern` commands are refused.
 #![forbid(unsafe_code)]
 
 use gst::glib;
