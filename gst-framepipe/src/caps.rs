@@ -125,37 +125,45 @@ pub struct PackedPlane {
 }
 
 /// The planes of a packed framepipe frame, in GStreamer's plane order (I420: Y, U, V).
-pub fn packed_planes(format: FrameFormat) -> Vec<PackedPlane> {
+/// An iterator over a fixed array: the copies call this once per frame.
+pub fn packed_planes(format: FrameFormat) -> impl ExactSizeIterator<Item = PackedPlane> {
     let stride = format.stride() as usize;
     let height = format.height() as usize;
-    match format.pixel() {
-        PixelFormat::I420 => {
-            let luma = stride * height;
-            let chroma = (stride / 2) * (height / 2);
-            vec![
-                PackedPlane {
-                    offset: 0,
-                    row_bytes: stride,
-                    rows: height,
-                },
-                PackedPlane {
-                    offset: luma,
-                    row_bytes: stride / 2,
-                    rows: height / 2,
-                },
-                PackedPlane {
-                    offset: luma + chroma,
-                    row_bytes: stride / 2,
-                    rows: height / 2,
-                },
-            ]
-        }
-        _ => vec![PackedPlane {
-            offset: 0,
-            row_bytes: stride,
-            rows: height,
-        }],
-    }
+    let whole = PackedPlane {
+        offset: 0,
+        row_bytes: stride,
+        rows: height,
+    };
+    let luma = stride * height;
+    let chroma = (stride / 2) * (height / 2);
+    let chroma_at = |offset| PackedPlane {
+        offset,
+        row_bytes: stride / 2,
+        rows: height / 2,
+    };
+    let planes = match format.pixel() {
+        PixelFormat::I420 => 3,
+        _ => 1,
+    };
+    [whole, chroma_at(luma), chroma_at(luma + chroma)]
+        .into_iter()
+        .take(planes)
+}
+
+/// Whether a layout (`planes` planes, plane `i` at byte `offset(i)` of the buffer with
+/// rows `stride(i)` bytes apart) is exactly the packed framepipe frame of `format`.
+fn is_packed(
+    format: FrameFormat,
+    planes: usize,
+    offset: impl Fn(usize) -> Option<usize>,
+    stride: impl Fn(usize) -> i32,
+) -> bool {
+    let packed = packed_planes(format);
+    packed.len() == planes
+        && packed.enumerate().all(|(index, plane)| {
+            offset(index) == Some(plane.offset)
+                && usize::try_from(stride(index)).ok() == Some(plane.row_bytes)
+        })
 }
 
 /// Whether GStreamer's layout of `info` (its strides and plane offsets) is exactly the
@@ -163,13 +171,30 @@ pub fn packed_planes(format: FrameFormat) -> Vec<PackedPlane> {
 /// as it is (1920x1080 BGRx, 640x480 I420: yes; 642x480 I420 or RGB: no, GStreamer rounds
 /// their rows to 4 bytes).
 pub fn layout_is_packed(info: &gst_video::VideoInfo, format: FrameFormat) -> bool {
-    let planes = packed_planes(format);
     info.size() == format.frame_bytes()
-        && info.n_planes() as usize == planes.len()
-        && planes.iter().enumerate().all(|(index, plane)| {
-            info.offset()[index] == plane.offset
-                && usize::try_from(info.stride()[index]).ok() == Some(plane.row_bytes)
-        })
+        && is_packed(
+            format,
+            info.n_planes() as usize,
+            |index| Some(info.offset()[index]),
+            |index| info.stride()[index],
+        )
+}
+
+/// Where a mapped frame's bytes start, if its planes (as mapped, a `VideoMeta` of its own
+/// included) lie exactly as in the packed framepipe frame of `format` from there.
+pub fn packed_start(
+    frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
+    format: FrameFormat,
+) -> Option<*const u8> {
+    let start = frame.plane_data(0).ok()?.as_ptr();
+    let offset = |index: usize| {
+        let plane = frame.plane_data(u32::try_from(index).ok()?).ok()?;
+        (plane.as_ptr() as usize).checked_sub(start as usize)
+    };
+    is_packed(format, frame.n_planes() as usize, offset, |index| {
+        frame.plane_stride()[index]
+    })
+    .then_some(start)
 }
 
 /// Why a copy between layouts did not happen.
@@ -220,7 +245,7 @@ pub fn copy_to_packed(
             need: format.frame_bytes(),
         });
     }
-    for (index, packed) in packed_planes(format).into_iter().enumerate() {
+    for (index, packed) in packed_planes(format).enumerate() {
         let plane = u32::try_from(index).unwrap_or(u32::MAX);
         let src = frame.plane_data(plane).map_err(|_| CopyError::ShortPlane {
             plane: index,
@@ -254,7 +279,7 @@ pub fn copy_from_packed(
             need: format.frame_bytes(),
         });
     }
-    for (index, packed) in packed_planes(format).into_iter().enumerate() {
+    for (index, packed) in packed_planes(format).enumerate() {
         let plane = u32::try_from(index).unwrap_or(u32::MAX);
         let stride = usize::try_from(frame.plane_stride()[index]).unwrap_or(0);
         let dst = frame
@@ -352,7 +377,7 @@ mod tests {
 
             // Each packed row is the start of GStreamer's row at its own stride.
             let data = buffer.map_readable().unwrap();
-            for (index, plane) in packed_planes(format).into_iter().enumerate() {
+            for (index, plane) in packed_planes(format).enumerate() {
                 let offset = info.offset()[index];
                 let stride = info.stride()[index] as usize;
                 for row in 0..plane.rows {

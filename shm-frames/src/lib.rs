@@ -54,7 +54,7 @@ pub use reader::{Delivery, HEARTBEAT_TIMEOUT, Reader, ReaderOptions, ReaderStats
 pub use reply_lock::{REPLY_QUEUES, ReplyLock, ReplyLockError};
 #[cfg(not(loom))]
 pub use slot::{
-    AdoptedSlot, FrameInfo, FrameRef, Lender, LentSlot, OwnedFrame, Published, WriteSlot,
+    FrameInfo, FrameRef, Lender, LentSlot, OwnedFrame, Published, ReadySlot, WriteSlot,
 };
 #[cfg(not(loom))]
 pub use writer::{

@@ -117,56 +117,91 @@ impl Drop for Seat {
 /// (nobody ever sees its bytes).
 #[must_use = "a slot that is not published is abandoned"]
 pub struct WriteSlot<'w> {
-    pub(crate) pending: Pending<'w>,
+    pub(crate) ready: ReadySlot<'w>,
     pub(crate) ptr: *mut u8,
     pub(crate) len: usize,
-}
-
-/// A written slot on its way to being published: what [`WriteSlot`] and
-/// [`AdoptedSlot`] share.
-pub(crate) struct Pending<'w> {
-    pub(crate) writer: &'w mut dyn Publisher,
-    pub(crate) slot: u32,
-}
-
-impl Pending<'_> {
-    fn seq(&self) -> u64 {
-        self.writer.next_seq()
-    }
-
-    fn await_delivery(&mut self, timeout: Duration) -> bool {
-        let timeout_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
-        let until = frame_vocab::monotonic_ns().saturating_add(timeout_ns);
-        self.writer.await_delivery(until)
-    }
-
-    fn publish_with(
-        self,
-        capture_ns: Option<u64>,
-        notify: &mut dyn FnMut(u32, &Published),
-    ) -> Published {
-        self.writer.publish_slot(self.slot, capture_ns, notify)
-    }
 }
 
 impl std::fmt::Debug for WriteSlot<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteSlot")
-            .field("slot", &self.pending.slot)
+            .field("slot", &self.ready.slot)
             .field("len", &self.len)
             .finish()
     }
 }
 
-impl WriteSlot<'_> {
+impl<'w> WriteSlot<'w> {
     /// The slot's index.
     pub fn slot(&self) -> u32 {
-        self.pending.slot
+        self.ready.slot
     }
 
     /// The sequence number the frame will carry when published.
     pub fn seq(&self) -> u64 {
-        self.pending.seq()
+        self.ready.seq()
+    }
+
+    /// As [`ReadySlot::await_delivery`].
+    pub fn await_delivery(&mut self, timeout: Duration) -> bool {
+        self.ready.await_delivery(timeout)
+    }
+
+    /// The frame is written: gives up access to the bytes, leaving a slot to publish
+    /// (what a caller holding written slots of more than one kind publishes through).
+    #[cfg_attr(not(feature = "fault-injection"), allow(unused_mut))]
+    pub fn written(mut self) -> ReadySlot<'w> {
+        #[cfg(feature = "fault-injection")]
+        {
+            let seq = self.seq();
+            crate::fault::mid_slot(seq, &mut self);
+        }
+        self.ready
+    }
+
+    /// Publishes the frame: consumers see it as the newest. `capture_ns` is when it was
+    /// captured (CLOCK_MONOTONIC), `None` for "now".
+    pub fn publish(self, capture_ns: Option<u64>) -> Published {
+        self.written().publish(capture_ns)
+    }
+
+    /// As [`ReadySlot::publish_with`].
+    pub fn publish_with(
+        self,
+        capture_ns: Option<u64>,
+        notify: impl FnMut(u32, &Published),
+    ) -> Published {
+        self.written().publish_with(capture_ns, notify)
+    }
+}
+
+/// A written slot to publish, without access to its bytes: a [`WriteSlot`] once
+/// [`written`](WriteSlot::written), or a lent slot its borrower filled, adopted by
+/// [`Writer::adopt_lent`](crate::Writer::adopt_lent) to publish in place. Dropping it
+/// unpublished abandons the frame.
+#[must_use = "a slot that is not published is abandoned"]
+pub struct ReadySlot<'w> {
+    pub(crate) writer: &'w mut dyn Publisher,
+    pub(crate) slot: u32,
+}
+
+impl std::fmt::Debug for ReadySlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadySlot")
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
+impl ReadySlot<'_> {
+    /// The slot's index.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// The sequence number the frame will carry when published.
+    pub fn seq(&self) -> u64 {
+        self.writer.next_seq()
     }
 
     /// Every-frame delivery: waits up to `timeout` until each live every-frame seat has
@@ -175,7 +210,9 @@ impl WriteSlot<'_> {
     /// end; call this first, in a loop, to stay responsive (to a stop, a pause) while a
     /// seat is slow. Returns `true` at once when no every-frame seat lags.
     pub fn await_delivery(&mut self, timeout: Duration) -> bool {
-        self.pending.await_delivery(timeout)
+        let timeout_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        let until = frame_vocab::monotonic_ns().saturating_add(timeout_ns);
+        self.writer.await_delivery(until)
     }
 
     /// Publishes the frame: consumers see it as the newest. `capture_ns` is when it was
@@ -184,63 +221,15 @@ impl WriteSlot<'_> {
         self.publish_with(capture_ns, |_, _| {})
     }
 
-    /// Publishes like [`WriteSlot::publish`], then calls `notify(seat, &published)` for each
-    /// live seat, after every seat's semaphore was posted (to send it the frame's metadata
-    /// without delaying any wake).
-    #[cfg_attr(not(feature = "fault-injection"), allow(unused_mut))]
-    pub fn publish_with(
-        mut self,
-        capture_ns: Option<u64>,
-        mut notify: impl FnMut(u32, &Published),
-    ) -> Published {
-        #[cfg(feature = "fault-injection")]
-        {
-            let seq = self.seq();
-            crate::fault::mid_slot(seq, &mut self);
-        }
-        self.pending.publish_with(capture_ns, &mut notify)
-    }
-}
-
-/// A lent slot, filled by its borrower, that the writer adopted to publish in place
-/// ([`Writer::adopt_lent`](crate::Writer::adopt_lent)): no copy. It gives no access to the
-/// bytes; the borrower wrote them. Dropping it unpublished abandons the frame.
-#[must_use = "a slot that is not published is abandoned"]
-pub struct AdoptedSlot<'w> {
-    pub(crate) pending: Pending<'w>,
-}
-
-impl std::fmt::Debug for AdoptedSlot<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdoptedSlot")
-            .field("slot", &self.pending.slot)
-            .finish()
-    }
-}
-
-impl AdoptedSlot<'_> {
-    /// The slot's index.
-    pub fn slot(&self) -> u32 {
-        self.pending.slot
-    }
-
-    /// The sequence number the frame will carry when published.
-    pub fn seq(&self) -> u64 {
-        self.pending.seq()
-    }
-
-    /// As [`WriteSlot::await_delivery`].
-    pub fn await_delivery(&mut self, timeout: Duration) -> bool {
-        self.pending.await_delivery(timeout)
-    }
-
-    /// As [`WriteSlot::publish_with`].
+    /// Publishes like [`ReadySlot::publish`], then calls `notify(seat, &published)` for
+    /// each live seat, after every seat's semaphore was posted (to send it the frame's
+    /// metadata without delaying any wake).
     pub fn publish_with(
         self,
         capture_ns: Option<u64>,
         mut notify: impl FnMut(u32, &Published),
     ) -> Published {
-        self.pending.publish_with(capture_ns, &mut notify)
+        self.writer.publish_slot(self.slot, capture_ns, &mut notify)
     }
 }
 

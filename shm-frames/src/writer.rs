@@ -14,7 +14,7 @@ use crate::layout::{Describe, FLAG_NO_BACKPRESSURE, MAX_SLOTS, STATE_REPLACED, S
 use crate::protocol::{self, Latest, MAX_SEQ, Stamp, Wake};
 use crate::region::Region;
 use crate::sem::Woken;
-use crate::slot::{AdoptedSlot, LendShare, Lender, Pending, Published, Publisher, WriteSlot};
+use crate::slot::{LendShare, Lender, Published, Publisher, ReadySlot, WriteSlot};
 use frame_vocab::Deadline;
 use frame_vocab::clock::monotonic_ns;
 use frame_vocab::format::FrameFormat;
@@ -221,7 +221,7 @@ impl Writer {
         let ptr = self.region.slot_ptr(slot);
         let len = self.region.layout().format.frame_bytes();
         Some(WriteSlot {
-            pending: Pending { writer: self, slot },
+            ready: ReadySlot { writer: self, slot },
             ptr,
             len,
         })
@@ -235,17 +235,10 @@ impl Writer {
     /// aside and not taken is the writer's own next slot. After [`Writer::replace`] ask
     /// for a new lender.
     pub fn lender(&mut self) -> Lender {
-        let share = match &self.lending {
-            Some(share) => share.clone(),
-            None => {
-                let share = Arc::new(LendShare {
-                    region: self.region.clone(),
-                    lends: protocol::Lends::new(),
-                });
-                self.lending = Some(share.clone());
-                share
-            }
-        };
+        let share = self
+            .lending
+            .get_or_insert_with(|| LendShare::new(&self.region))
+            .clone();
         self.offer_lend();
         Lender { share }
     }
@@ -254,7 +247,7 @@ impl Writer {
     /// in place: `None` if `data` is not a slot of this region lent by its [`Lender`], or
     /// that slot was adopted before (the caller copies instead). The pointer is only
     /// compared, never read.
-    pub fn adopt_lent(&mut self, data: *const u8, len: usize) -> Option<AdoptedSlot<'_>> {
+    pub fn adopt_lent(&mut self, data: *const u8, len: usize) -> Option<ReadySlot<'_>> {
         let share = self.lending.as_ref()?;
         if len != self.region.layout().format.frame_bytes() || self.next_seq > MAX_SEQ {
             return None;
@@ -264,9 +257,7 @@ impl Writer {
         if !protocol::adopt(&share.lends, slot) {
             return None;
         }
-        Some(AdoptedSlot {
-            pending: Pending { writer: self, slot },
-        })
+        Some(ReadySlot { writer: self, slot })
     }
 
     /// Sets a slot aside for the lender, if lending and one can be spared (see
@@ -474,10 +465,7 @@ impl Writer {
         if let Some(old) = self.lending.take() {
             // Its lent slots keep the old mapping alive; nothing more is lent from it.
             protocol::reclaim_offer(&old.lends);
-            self.lending = Some(Arc::new(LendShare {
-                region: self.region.clone(),
-                lends: protocol::Lends::new(),
-            }));
+            self.lending = Some(LendShare::new(&self.region));
         }
         self.latest = None;
         self.last_written = [0; MAX_SLOTS];

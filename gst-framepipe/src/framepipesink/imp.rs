@@ -26,7 +26,7 @@ mod pool;
 mod service;
 mod settings;
 
-use pool::{LenderCell, Outgoing, SlotPool};
+use pool::{LenderCell, SlotPool};
 use service::{Shared, serve};
 use settings::{DEFAULT_MODE, DEFAULT_STREAM, Settings, parse_mode};
 
@@ -428,10 +428,14 @@ impl BaseSinkImpl for FramepipeSink {
             let pool = SlotPool::new(self.lender.clone());
             let mut config = pool.config();
             config.set_params(caps.as_ref(), size, 0, 0);
-            pool.set_config(config)
-                .map_err(|_| gst::loggable_error!(CAT, "slot pool refused {caps:?}"))?;
-            query.add_allocation_pool(Some(&pool), size, 0, 0);
-            gst::debug!(CAT, imp = self, "offered a slot pool for {info:?}");
+            match pool.set_config(config) {
+                Ok(()) => {
+                    query.add_allocation_pool(Some(&pool), size, 0, 0);
+                    gst::debug!(CAT, imp = self, "offered a slot pool for {info:?}");
+                }
+                // Upstream allocates as it would without us; the sink copies.
+                Err(e) => gst::warning!(CAT, imp = self, "no slot pool for {info:?}: {e}"),
+            }
         }
         self.parent_propose_allocation(query)
     }
@@ -460,9 +464,12 @@ impl BaseSinkImpl for FramepipeSink {
                 );
                 gst::FlowError::Error
             })?;
-        let mut outgoing = match Outgoing::in_place(writer, &frame, format) {
-            Some(outgoing) => outgoing,
+        // A buffer of the slot pool is published in place; any other is copied into a slot.
+        let mut in_place = true;
+        let mut ready = match pool::adopt(writer, &frame, format) {
+            Some(ready) => ready,
             None => {
+                in_place = false;
                 let Some(mut slot) = writer.slot() else {
                     // Only garbage holds, or slots still lent, leave no slot free: skip,
                     // count, never wait.
@@ -474,26 +481,27 @@ impl BaseSinkImpl for FramepipeSink {
                     gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
                     gst::FlowError::Error
                 })?;
-                Outgoing::Copied(slot)
+                slot.written()
             }
         };
         drop(frame);
         // Every-frame consumers: publish once they have taken the previous frame; a flush
         // or a state change (`unlock`) abandons this buffer instead.
-        while !outgoing.await_delivery(DELIVERY_SLICE) {
+        while !ready.await_delivery(DELIVERY_SLICE) {
             if *lock(&self.flushing.flag) {
                 return Err(gst::FlowError::Flushing);
             }
         }
         {
             let mut stats = lock(&self.stats);
-            match outgoing {
-                Outgoing::InPlace(_) => stats.in_place += 1,
-                Outgoing::Copied(_) => stats.copied += 1,
+            if in_place {
+                stats.in_place += 1;
+            } else {
+                stats.copied += 1;
             }
         }
         let mut events = lock(&started.shared.events);
-        let published = outgoing.publish_with(capture_ns, |seat, published| {
+        let published = ready.publish_with(capture_ns, |seat, published| {
             if let Some(Some(sender)) = events.get_mut(seat as usize) {
                 let _ = sender.send(&Event::FrameMeta {
                     seq: published.seq,

@@ -84,74 +84,48 @@ pub(crate) fn offer<T: SlotTable>(
     }
     let slot = choose_slot(table, latest_slot, last_written, lent(word))?;
     // Only the writer sets an offer, so the word can only have lost lends meanwhile (an
-    // `end_lend`) or gained an adoption: retry the swap on those, never re-choose.
-    let mut current = word;
-    loop {
-        let new = (current & !OFFER_MASK) | u64::from(slot + 1);
-        match lends
-            .0
-            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => return Some(slot),
-            Err(seen) => current = seen,
-        }
-    }
+    // `end_lend`) or gained an adoption: the update never re-chooses.
+    update(lends, |word| {
+        Some((word & !OFFER_MASK) | u64::from(slot + 1))
+    })?;
+    Some(slot)
 }
 
 /// Writer: takes the offered slot back for its own next frame, if no lender took it.
 pub(crate) fn reclaim_offer(lends: &Lends) -> Option<u32> {
-    let mut current = lends.0.load(Ordering::Acquire);
-    loop {
-        let slot = offered(current)?;
-        match lends.0.compare_exchange(
-            current,
-            current & !OFFER_MASK,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => return Some(slot),
-            Err(seen) => current = seen,
-        }
-    }
+    let word = update(lends, |word| offered(word).map(|_| word & !OFFER_MASK))?;
+    offered(word)
 }
 
 /// Lender (any thread): takes the offered slot, now lent until [`end_lend`].
 pub(crate) fn lend(lends: &Lends) -> Option<u32> {
-    let mut current = lends.0.load(Ordering::Acquire);
-    loop {
-        let slot = offered(current)?;
-        let new = (current & !OFFER_MASK) | (bit(slot) << LENT_SHIFT);
-        // SYNC POINT: lend. Acquire pairs with the writer's Release when it offered: the
-        // slot was chosen (after a publish and its fence) before the lender writes it.
-        match lends
-            .0
-            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => return Some(slot),
-            Err(seen) => current = seen,
-        }
-    }
+    // SYNC POINT: lend. The Acquire in `update` pairs with the writer's Release when it
+    // offered: the slot was chosen (after a publish and its fence) before the lender
+    // writes it.
+    let word = update(lends, |word| {
+        offered(word).map(|slot| (word & !OFFER_MASK) | (bit(slot) << LENT_SHIFT))
+    })?;
+    offered(word)
 }
 
 /// Writer: claims lent `slot` for publishing, once. `false` if it is not lent or was
 /// already adopted (a buffer rendered twice must not be published twice).
 pub(crate) fn adopt(lends: &Lends, slot: u32) -> bool {
     let b = bit(slot);
-    let mut current = lends.0.load(Ordering::Acquire);
-    loop {
-        if b == 0 || lent(current) & b == 0 || adopted(current) & b != 0 {
-            return false;
-        }
-        match lends.0.compare_exchange(
-            current,
-            current | (b << ADOPTED_SHIFT),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => return true,
-            Err(seen) => current = seen,
-        }
-    }
+    update(lends, |word| {
+        let lendable = b != 0 && lent(word) & b != 0 && adopted(word) & b == 0;
+        lendable.then_some(word | (b << ADOPTED_SHIFT))
+    })
+    .is_some()
+}
+
+/// One compare-and-swap loop on the word (AcqRel; Acquire when `f` declines): the word
+/// it replaced, or `None` if `f` declined.
+fn update(lends: &Lends, f: impl FnMut(u64) -> Option<u64>) -> Option<u64> {
+    lends
+        .0
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
+        .ok()
 }
 
 /// Lender, when the lent slot's last user lets go: the slot may be chosen again.

@@ -21,6 +21,16 @@ pub(crate) struct LendShare {
     pub(crate) lends: Lends,
 }
 
+impl LendShare {
+    /// Nothing lent yet from `region`.
+    pub(crate) fn new(region: &Arc<Region>) -> Arc<LendShare> {
+        Arc::new(LendShare {
+            region: region.clone(),
+            lends: Lends::new(),
+        })
+    }
+}
+
 /// Borrows slots of one region for filling in place (from any thread), never waiting:
 /// [`Lender::lend`] returns the slot the writer offered, or `None`. Get one from
 /// [`Writer::lender`](crate::Writer::lender); after
@@ -47,11 +57,6 @@ impl Lender {
     /// The format of the frames its slots hold.
     pub fn format(&self) -> FrameFormat {
         self.share.region.layout().format
-    }
-
-    /// The epoch of the region it lends from.
-    pub fn epoch(&self) -> u64 {
-        self.share.region.layout().epoch
     }
 }
 
@@ -93,11 +98,6 @@ impl LentSlot {
     /// The epoch of the region it belongs to.
     pub fn epoch(&self) -> u64 {
         self.share.region.layout().epoch
-    }
-
-    /// The format of the frame it holds.
-    pub fn format(&self) -> FrameFormat {
-        self.share.region.layout().format
     }
 }
 

@@ -17,7 +17,7 @@ use frame_vocab::FrameFormat;
 use gst::glib;
 use gst::subclass::prelude::*;
 use gst_video::prelude::*;
-use shm_frames::{AdoptedSlot, Lender, Published, WriteSlot, Writer};
+use shm_frames::{Lender, ReadySlot, Writer};
 
 use crate::caps;
 
@@ -35,64 +35,28 @@ impl SlotPool {
     /// A pool lending from whatever region `lender` names when a buffer is acquired.
     pub(crate) fn new(lender: LenderCell) -> SlotPool {
         let pool: SlotPool = glib::Object::new();
-        *super::lock(&pool.imp().lender) = Some(lender);
+        let _ = pool.imp().lender.set(lender);
         pool
     }
 }
 
-/// A frame on its way out of `render`: the lent slot upstream rendered it into, or the
-/// slot it was copied into.
-pub(super) enum Outgoing<'w> {
-    InPlace(AdoptedSlot<'w>),
-    Copied(WriteSlot<'w>),
-}
-
-impl<'w> Outgoing<'w> {
-    /// The lent slot of `writer`'s region that `frame` was rendered into, if it is one,
-    /// whole and laid out as framepipe packs `format` (an element may have attached a
-    /// `VideoMeta` of its own: then its bytes are not where a slot's are).
-    pub(super) fn in_place(
-        writer: &'w mut Writer,
-        frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
-        format: FrameFormat,
-    ) -> Option<Outgoing<'w>> {
-        let planes = caps::packed_planes(format);
-        let base = frame.plane_data(0).ok()?.as_ptr();
-        let packed = frame.n_planes() as usize == planes.len()
-            && planes.iter().enumerate().all(|(index, plane)| {
-                let data = frame.plane_data(index as u32);
-                data.is_ok_and(|data| std::ptr::eq(data.as_ptr(), base.wrapping_add(plane.offset)))
-                    && usize::try_from(frame.plane_stride()[index]).ok() == Some(plane.row_bytes)
-            });
-        if !packed || frame.buffer().n_memory() != 1 {
-            return None;
-        }
-        writer
-            .adopt_lent(base, frame.buffer().size())
-            .map(Outgoing::InPlace)
+/// The lent slot of `writer`'s region that `frame` was rendered into, to publish in place:
+/// `None` unless the buffer is one whole memory laid out as framepipe packs `format` (an
+/// element may have attached a `VideoMeta` of its own) and that memory is a lent slot.
+pub(super) fn adopt<'w>(
+    writer: &'w mut Writer,
+    frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
+    format: FrameFormat,
+) -> Option<ReadySlot<'w>> {
+    if frame.buffer().n_memory() != 1 {
+        return None;
     }
-
-    pub(super) fn await_delivery(&mut self, timeout: std::time::Duration) -> bool {
-        match self {
-            Outgoing::InPlace(slot) => slot.await_delivery(timeout),
-            Outgoing::Copied(slot) => slot.await_delivery(timeout),
-        }
-    }
-
-    pub(super) fn publish_with(
-        self,
-        capture_ns: Option<u64>,
-        notify: impl FnMut(u32, &Published),
-    ) -> Published {
-        match self {
-            Outgoing::InPlace(slot) => slot.publish_with(capture_ns, notify),
-            Outgoing::Copied(slot) => slot.publish_with(capture_ns, notify),
-        }
-    }
+    let start = caps::packed_start(frame, format)?;
+    writer.adopt_lent(start, frame.buffer().size())
 }
 
 mod imp {
-    use std::sync::Mutex;
+    use std::sync::{Mutex, OnceLock};
 
     use frame_vocab::FrameFormat;
     use gst::glib;
@@ -106,7 +70,8 @@ mod imp {
 
     #[derive(Debug, Default)]
     pub struct SlotPool {
-        pub(super) lender: Mutex<Option<LenderCell>>,
+        /// Set once, right after construction.
+        pub(super) lender: OnceLock<LenderCell>,
         /// The frame format the configured caps pack into, when a slot can serve as a
         /// buffer of them as it is (`caps::layout_is_packed`); `None`: never lend.
         format: Mutex<Option<FrameFormat>>,
@@ -175,8 +140,7 @@ mod imp {
     impl SlotPool {
         fn lend(&self) -> Option<LentSlot> {
             let format = (*lock(&self.format))?;
-            let cell = lock(&self.lender).clone()?;
-            let lender = lock(&cell).clone()?;
+            let lender = lock(self.lender.get()?).clone()?;
             if lender.format() != format {
                 return None; // The region moved on to other caps; upstream follows soon.
             }
