@@ -2,6 +2,10 @@
 //! to regions, strided copies at 642x480, PTS to capture time, caps changes, refused odd
 //! sizes, commands, and `wait-for-consumers` with `unlock`.
 
+mod common;
+
+use common::{init_in_process, reader};
+
 use std::sync::mpsc::channel;
 use std::time::Duration;
 
@@ -11,11 +15,6 @@ use gst::prelude::*;
 use gst_video::VideoFormat;
 use shm_frames::testing::{HANG, TestStream};
 use shm_frames::{Delivery, OpenError, Reader, ReaderOptions, WaitError};
-
-fn init() {
-    gst::init().unwrap();
-    gstframepipe::plugin_register_static().unwrap();
-}
 
 fn sink(stream: &TestStream) -> gst::Element {
     gst::ElementFactory::make("framepipesink")
@@ -69,17 +68,6 @@ fn packed(info: &gst_video::VideoInfo, buffer: &gst::Buffer) -> Vec<u8> {
     out
 }
 
-fn reader(stream: &TestStream) -> Reader {
-    Reader::open(
-        &stream.name,
-        ReaderOptions {
-            wait: HANG,
-            ..ReaderOptions::default()
-        },
-    )
-    .unwrap()
-}
-
 fn error_text(bus: &gst::Bus, kind: gst::MessageType) -> String {
     let message = bus
         .timed_pop_filtered(gst::ClockTime::from_seconds(HANG.as_secs()), &[kind])
@@ -93,7 +81,7 @@ fn error_text(bus: &gst::Bus, kind: gst::MessageType) -> String {
 
 #[test]
 fn strided_formats_arrive_bit_exact_at_642x480() {
-    init();
+    init_in_process();
     for (vf, pixel) in [
         (VideoFormat::I420, PixelFormat::I420),
         (VideoFormat::Rgb, PixelFormat::Rgb24),
@@ -127,7 +115,7 @@ fn strided_formats_arrive_bit_exact_at_642x480() {
 
 #[test]
 fn pts_maps_to_capture_time_on_the_monotonic_clock() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gpt");
     let element = sink(&stream);
     let mut h = harness(&element);
@@ -157,7 +145,7 @@ fn pts_maps_to_capture_time_on_the_monotonic_clock() {
 
 #[test]
 fn a_caps_change_makes_a_new_epoch_only_for_a_new_size_or_format() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gcc");
     let mut h = harness(&sink(&stream));
     let bgrx = info(VideoFormat::Bgrx, 640, 480);
@@ -200,7 +188,7 @@ fn a_caps_change_makes_a_new_epoch_only_for_a_new_size_or_format() {
 
 #[test]
 fn odd_sizes_i420_and_yuy2_cannot_carry_are_refused() {
-    init();
+    init_in_process();
     for (vf, w, h) in [
         (VideoFormat::I420, 641, 480),
         (VideoFormat::I420, 640, 479),
@@ -225,7 +213,7 @@ fn odd_sizes_i420_and_yuy2_cannot_carry_are_refused() {
 
 #[test]
 fn ping_is_answered_and_commands_the_pipeline_decides_are_refused() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gcm");
     let element = sink(&stream);
     let bus = gst::Bus::new();
@@ -279,7 +267,7 @@ fn ping_is_answered_and_commands_the_pipeline_decides_are_refused() {
 
 #[test]
 fn wait_for_consumers_holds_frames_back_until_unlock() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gwc");
     let element = sink(&stream);
     element.set_property("wait-for-consumers", 1u32);
@@ -324,7 +312,7 @@ fn wait_for_consumers_holds_frames_back_until_unlock() {
 
 #[test]
 fn unlock_interrupts_a_wait_for_an_every_frame_consumer() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gef");
     let element = sink(&stream);
     // No stall timeout: only the take or the flush can end the wait.
@@ -372,7 +360,7 @@ fn unlock_interrupts_a_wait_for_an_every_frame_consumer() {
 
 #[test]
 fn no_backpressure_refuses_every_frame_readers() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gnb");
     let element = sink(&stream);
     element.set_property("no-backpressure", true);

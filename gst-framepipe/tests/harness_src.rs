@@ -2,15 +2,14 @@
 //! a `Writer` in the test: bit-exact copies, BGRx and BGRA for bgra, format changes and
 //! restarts followed with DISCONT, EOS or a wait when the producer stops, latency, stats.
 
+mod common;
+
+use common::init_in_process;
+
 use frame_vocab::{FrameFormat, PixelFormat, StreamOwner};
 use gst::prelude::*;
 use shm_frames::testing::{Heartbeat, TestStream};
 use shm_frames::{RegionBuilder, Writer};
-
-fn init() {
-    gst::init().unwrap();
-    gstframepipe::plugin_register_static().unwrap();
-}
 
 /// A producer in the test: the name, the region and a heartbeat thread.
 struct Producer {
@@ -99,7 +98,7 @@ fn stats(element: &gst::Element) -> (u64, u64, u64) {
 
 #[test]
 fn frames_arrive_bit_exact_with_bgrx_or_bgra_caps() {
-    init();
+    init_in_process();
     for (caps, format) in [
         (None, gst_video::VideoFormat::Bgrx),
         (
@@ -128,7 +127,7 @@ fn frames_arrive_bit_exact_with_bgrx_or_bgra_caps() {
 
 #[test]
 fn padded_rows_are_laid_out_as_gstreamer_expects_at_642x480() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gsp");
     let format = FrameFormat::new(642, 480, PixelFormat::I420).unwrap();
     let mut producer = Producer::start(&stream, format);
@@ -161,7 +160,7 @@ fn padded_rows_are_laid_out_as_gstreamer_expects_at_642x480() {
 
 #[test]
 fn a_format_change_renegotiates_and_marks_a_discontinuity() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gsf");
     let mut producer = Producer::start(
         &stream,
@@ -190,7 +189,7 @@ fn a_format_change_renegotiates_and_marks_a_discontinuity() {
 
 #[test]
 fn a_stopped_producer_ends_the_stream_with_eos() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gse");
     let mut producer = Producer::start(
         &stream,
@@ -205,7 +204,7 @@ fn a_stopped_producer_ends_the_stream_with_eos() {
 
 #[test]
 fn with_wait_next_producer_the_next_producer_is_followed() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gsw");
     let format = FrameFormat::new(64, 48, PixelFormat::Bgra).unwrap();
     let mut producer = Producer::start(&stream, format);
@@ -224,7 +223,7 @@ fn with_wait_next_producer_the_next_producer_is_followed() {
 
 #[test]
 fn it_is_live_answers_latency_and_counts_skipped_frames() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gsl");
     let mut producer = Producer::start(
         &stream,

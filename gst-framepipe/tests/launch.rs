@@ -270,11 +270,6 @@ fn producer_y4m_to_framepipesrc_to_filesink_is_bit_exact() {
     );
 }
 
-fn init_in_process() {
-    gst::init().unwrap();
-    gstframepipe::plugin_register_static().unwrap();
-}
-
 #[test]
 fn a_caps_change_upstream_of_the_sink_is_followed_by_framepipesrc() {
     init_in_process();

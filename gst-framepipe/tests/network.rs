@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::*;
 use frame_vocab::{decode_seq, verify};
-use shm_frames::{Reader, ReaderOptions, WaitError};
+use shm_frames::WaitError;
 
 /// Addresses of the two test hosts, from TEST-NET-1 (RFC 5737: never routed), and only
 /// ever configured inside the namespaces below.
@@ -102,18 +102,6 @@ fn hosts_or_skip() -> Option<Hosts> {
     }
 }
 
-/// A seat on the far stream, waiting for it to appear.
-fn far_reader(stream: &TestStream) -> Reader {
-    Reader::open(
-        &stream.name,
-        ReaderOptions {
-            wait: HANG,
-            ..ReaderOptions::default()
-        },
-    )
-    .expect("the far stream appears")
-}
-
 /// Host A's side: the producer's moving pattern, sent by `sender` (a gst-launch pipeline
 /// after `framepipesrc`).
 fn host_a(hosts: &Hosts, near: &TestStream, sender: &[&str]) -> (Child, Child) {
@@ -172,7 +160,7 @@ fn raw_rtp_between_two_hosts_arrives_verified() {
     let host = format!("host={ADDR_B}");
     let (_producer, _sender) = host_a(&hosts, &near, &["rtpvrawpay", "!", "udpsink", &host, &port]);
 
-    let mut reader = far_reader(&far);
+    let mut reader = reader(&far);
     let (mut verified, mut damaged, mut last_seq) = (0u32, 0u32, 0u64);
     while verified < 60 {
         // The stamp the frame carries and whether the whole frame matches it; `None`
@@ -249,7 +237,7 @@ fn vp8_over_rtp_between_two_hosts_arrives_and_decodes() {
     );
 
     // Lossy: the pixel stamp is ignored; frames must arrive, decoded, at the right size.
-    let mut reader = far_reader(&far);
+    let mut reader = reader(&far);
     let mut frames = 0;
     while frames < 30 {
         let size = match reader.wait_frame(HANG) {

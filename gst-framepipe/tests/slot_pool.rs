@@ -4,16 +4,15 @@
 //! a buffer rendered twice, or a lent slot of a region since replaced, is copied, never
 //! published twice or into the wrong region.
 
+mod common;
+
+use common::{init_in_process, reader};
+
 use frame_vocab::{FrameFormat, PixelFormat};
 use gst::prelude::*;
 use gst_video::VideoFormat;
 use shm_frames::testing::{HANG, TestStream};
-use shm_frames::{Reader, ReaderOptions, WaitError};
-
-fn init() {
-    gst::init().unwrap();
-    gstframepipe::plugin_register_static().unwrap();
-}
+use shm_frames::{Reader, WaitError};
 
 fn harness(stream: &TestStream, slot_pool: bool, caps: &gst::Caps) -> gst_check::Harness {
     let sink = gst::ElementFactory::make("framepipesink")
@@ -63,17 +62,6 @@ fn stats(h: &gst_check::Harness) -> (u64, u64, u64) {
     )
 }
 
-fn reader(stream: &TestStream) -> Reader {
-    Reader::open(
-        &stream.name,
-        ReaderOptions {
-            wait: HANG,
-            ..ReaderOptions::default()
-        },
-    )
-    .unwrap()
-}
-
 /// Pushes `buffer` and checks the next frame the reader takes is `seq` with `tag`'s bytes.
 fn push_and_check(
     h: &mut gst_check::Harness,
@@ -91,7 +79,7 @@ fn push_and_check(
 
 #[test]
 fn buffers_from_the_slot_pool_are_published_in_place_and_arrive_intact() {
-    init();
+    init_in_process();
     for slot_pool in [true, false] {
         let stream = TestStream::new("gpool");
         let info = bgrx();
@@ -120,7 +108,7 @@ fn buffers_from_the_slot_pool_are_published_in_place_and_arrive_intact() {
 
 #[test]
 fn with_no_slot_to_spare_the_pool_hands_out_ordinary_memory_at_once_and_it_is_copied() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gspare");
     let info = bgrx();
     let mut h = harness(&stream, true, &info.to_caps().unwrap());
@@ -141,7 +129,7 @@ fn with_no_slot_to_spare_the_pool_hands_out_ordinary_memory_at_once_and_it_is_co
 
 #[test]
 fn a_lent_buffer_rendered_twice_is_published_once_in_place_then_copied() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gtwice");
     let info = bgrx();
     let mut h = harness(&stream, true, &info.to_caps().unwrap());
@@ -156,7 +144,7 @@ fn a_lent_buffer_rendered_twice_is_published_once_in_place_then_copied() {
 
 #[test]
 fn a_lent_slot_of_a_replaced_region_is_copied_into_the_new_one() {
-    init();
+    init_in_process();
     let stream = TestStream::new("gepoch");
     let info = bgrx();
     let mut h = harness(&stream, true, &info.to_caps().unwrap());

@@ -14,6 +14,24 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)]
 pub use shm_frames::testing::{HANG, TempDir, TestStream};
 
+/// GStreamer initialised and the plugin registered in this process (no shared object).
+pub fn init_in_process() {
+    gst::init().unwrap();
+    gstframepipe::plugin_register_static().unwrap();
+}
+
+/// A seat on `stream`, waiting for it to appear.
+pub fn reader(stream: &TestStream) -> shm_frames::Reader {
+    shm_frames::Reader::open(
+        &stream.name,
+        shm_frames::ReaderOptions {
+            wait: HANG,
+            ..shm_frames::ReaderOptions::default()
+        },
+    )
+    .expect("the stream appears")
+}
+
 /// Where cargo put `libgstframepipe.so`: the test binary lives in `<target>/<profile>/deps`.
 pub fn plugin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
